@@ -46,6 +46,9 @@ endif
 axon_lib_files = $(foreach l,$(1),$(LIB_DIR)/libaxon_$(l).a)
 axon_link_libs = -Wl,--whole-archive $(call axon_lib_files,$(1)) -Wl,--no-whole-archive
 
+# The dependency files included below must not make an object the default target.
+.DEFAULT_GOAL := all
+
 Q ?= @
 ifeq ($(V),1)
 Q :=
