@@ -13,6 +13,16 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_err
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/test/lsan.supp:print_suppressions=0}"
 
+# pytest comes from Debian's python3-pytest; a python3 earlier on PATH (pyenv,
+# a virtualenv) may lack it, so use the first interpreter that has it.
+PYTHON=""
+for py in python3 /usr/bin/python3; do
+	if command -v "$py" >/dev/null && "$py" -c 'import pytest' 2>/dev/null; then
+		PYTHON=$py
+		break
+	fi
+done
+
 passed=0
 failed=0
 failures=()
@@ -54,10 +64,10 @@ fi
 
 # Functional and VM tests (pytest).
 if compgen -G "test/functional/test_*.py" >/dev/null; then
-	run_part "functional (pytest)" python3 -m pytest -q -p no:cacheprovider test/functional
+	run_part "functional (pytest)" "${PYTHON:-python3}" -m pytest -q -p no:cacheprovider test/functional
 fi
 if [ "${AXON_SKIP_VM:-0}" != 1 ] && compgen -G "test/vm/tests/test_*.py" >/dev/null; then
-	run_part "vm (pytest)" python3 -m pytest -q -p no:cacheprovider test/vm/tests
+	run_part "vm (pytest)" "${PYTHON:-python3}" -m pytest -q -p no:cacheprovider test/vm/tests
 fi
 
 echo
