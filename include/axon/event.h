@@ -38,17 +38,27 @@ struct axon_app_opts {
 	bool adaptive_polling;        /* default true; --no-adaptive-polling */
 	uint64_t idle_sleep_us;       /* --idle-sleep-us: idle time before epoll sleep; default 1000 */
 	const char *log_flags[32];    /* -L, repeatable */
-	int print_level;              /* --logflag-level / default AXON_LOG_NOTICE */
+	int print_level;              /* --print-level: stderr threshold; default AXON_LOG_NOTICE */
 	bool use_syslog;              /* --syslog */
 	const char *file_prefix;      /* --file-prefix; default "<name>_<pid>" */
+	const char *pci_allowed[32];  /* --pci-allowed BDF, repeatable (implies --pci-scan) */
+	/* Optional: runs on the app thread with start_fn's ctx when shutdown
+	 * begins, before the subsystems stop (axond tells systemd STOPPING=1). */
+	axon_msg_fn shutdown_fn;
 };
+
+/* A program's own long-only options use getopt values from here up, so that
+ * they never collide with the common ones. */
+#define AXON_APP_OPT_BASE 0x1000
 
 /** Fill opts with defaults (name is kept as given). */
 void axon_app_opts_init(struct axon_app_opts *opts, const char *name);
 
 /**
  * Parse the common options, plus the program's own (app_getopt: short-option
- * string, app_longopts: may be NULL; each of them is passed to app_parse_arg).
+ * string, app_longopts: may be NULL, NULL-terminated, long-only options with
+ * values from AXON_APP_OPT_BASE; each of them is passed to app_parse_arg,
+ * which prints its own message and returns non-zero for a bad value).
  * app_usage prints the program's own options after the common ones.
  * Returns 0 to go on, 1 if -h printed help (exit 0), or -EINVAL after printing
  * a message naming the bad option (exit non-zero).
@@ -62,7 +72,14 @@ int axon_app_parse_args(int argc, char **argv, struct axon_app_opts *opts,
  * Start the app: environment, reactors, the app thread, subsystems, the RPC
  * server, the JSON config; then start_fn(ctx) on the app thread. Blocks until
  * axon_app_stop(). Returns the rc given to axon_app_stop(), or a negative errno
- * if start-up failed (the reason is logged).
+ * if start-up failed (the reason is logged). Once per process (EAL cannot
+ * start twice): -EALREADY otherwise. Call axon_app_fini() after it returns,
+ * whatever it returned.
+ *
+ * With --wait-for-rpc the subsystems wait for framework_start_init; a -c
+ * file's startup methods run at once and its runtime methods right after the
+ * subsystems have started; start_fn runs after that. A SIGINT/SIGTERM during
+ * start-up lets the current step finish, then shuts down (exit 0).
  */
 int axon_app_start(const struct axon_app_opts *opts, axon_msg_fn start_fn, void *ctx);
 

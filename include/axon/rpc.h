@@ -16,6 +16,17 @@
  *   }
  *   AXON_RPC_REGISTER("bdev_malloc_delete", rpc_bdev_malloc_delete, AXON_RPC_RUNTIME)
  *
+ * with a table such as (designated initializers: -Wextra rejects partial
+ * positional ones):
+ *
+ *   static const struct axon_rpc_param delete_decoders[] = {
+ *       {.name = "name", .type = AXON_RPC_PARAM_STRING,
+ *        .offset = offsetof(struct delete_params, name)},
+ *       {.name = "block_size", .type = AXON_RPC_PARAM_UINT32,
+ *        .offset = offsetof(struct delete_params, block_size), .optional = true,
+ *        .min = 512, .max = 65536, .check = check_power_of_two},
+ *   };
+ *
  * Every request is completed exactly once, with a result or an error, possibly
  * later from a callback (on the app thread).
  */
@@ -27,6 +38,8 @@
 #include <stdint.h>
 
 #include <jansson.h>
+
+#include "axon/util.h" /* AXON_COUNTOF */
 
 #ifdef __cplusplus
 extern "C" {
@@ -58,8 +71,12 @@ void axon_rpc_register(const char *method, axon_rpc_handler handler, uint32_t st
 	}
 /** Register another name for an existing method (e.g. spdk_get_version). */
 void axon_rpc_register_alias(const char *alias, const char *method);
+/* Two levels so that __LINE__ is expanded before it is pasted. */
+#define AXON_RPC_CONCAT_(A, B) A##B
+#define AXON_RPC_CONCAT(A, B) AXON_RPC_CONCAT_(A, B)
 #define AXON_RPC_REGISTER_ALIAS(ALIAS, METHOD)                                      \
-	__attribute__((constructor(110))) static void axon_rpc_alias_##__LINE__(void) \
+	__attribute__((constructor(110))) static void                               \
+	AXON_RPC_CONCAT(axon_rpc_alias_, __LINE__)(void)                            \
 	{                                                                           \
 		axon_rpc_register_alias(ALIAS, METHOD);                             \
 	}
@@ -113,6 +130,11 @@ struct axon_rpc_param {
  * are rejected: the request is completed with -32602 and a message of the
  * form "<name>: expected <what>, got <value>", and -EINVAL is returned.
  * On success returns 0; the caller frees strings with axon_rpc_free_params.
+ * Unknown keys are reported first. null for an optional parameter counts as
+ * absent; integer types also take integral reals (1e3). Pointer fields
+ * (STRING, JSON, STRING_ARRAY) must be NULL or heap-allocated on entry: a
+ * decoded value replaces (frees) them, and on failure every one of them is
+ * freed and cleared, so the caller just returns.
  */
 int axon_rpc_decode_params(struct axon_rpc_request *req, const json_t *params,
 			   const struct axon_rpc_param *table, size_t count, void *out);
@@ -121,7 +143,6 @@ void axon_rpc_free_params(const struct axon_rpc_param *table, size_t count, void
 /** Reject any params at all (for methods that take none). Returns 0 or -EINVAL (error sent). */
 int axon_rpc_expect_no_params(struct axon_rpc_request *req, const json_t *params);
 
-#define AXON_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- completing a request ------------------------------------------------- */
 
@@ -142,7 +163,9 @@ void axon_rpc_send_errno(struct axon_rpc_request *req, int neg_errno, const char
 /**
  * Call method in-process, as if a client sent it (config replay). cb runs on
  * the app thread with the result or the error object (borrowed references),
- * exactly once. App thread.
+ * exactly once. App thread. On an axon_thread, cb never runs before this
+ * function returns (a synchronous completion is delivered by a message), so
+ * a caller may chain the next call from cb without recursing.
  */
 typedef void (*axon_rpc_local_cb)(void *ctx, const json_t *result, const json_t *error);
 void axon_rpc_call_local(const char *method, const json_t *params, axon_rpc_local_cb cb,

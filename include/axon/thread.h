@@ -71,7 +71,7 @@ struct axon_thread *axon_thread_create(const char *name, int preferred_core);
  * pollers until every poller is unregistered and every I/O channel it holds
  * is released; then axon_thread_is_exited() turns true. A thread that does not
  * finish within a few seconds is forced out with an error naming what it still
- * holds. Calling it twice is harmless.
+ * holds. Calling it twice is harmless; any OS thread may call it.
  */
 void axon_thread_exit(struct axon_thread *thread);
 bool axon_thread_is_running(struct axon_thread *thread);
@@ -98,6 +98,16 @@ uint64_t axon_thread_next_poller_expiration(struct axon_thread *thread);
 /** True if the thread has at least one active (non-timed, unpaused) poller. */
 bool axon_thread_has_active_pollers(struct axon_thread *thread);
 
+/**
+ * True if the thread registered wake fds (axon_thread_add_wake_fd): its active
+ * pollers then promise that every piece of work they wait for makes one of
+ * those fds ready, so the reactor may sleep even though they are active.
+ */
+bool axon_thread_has_wake_fds(struct axon_thread *thread);
+
+/** The preferred_core given to axon_thread_create(), or -1. */
+int axon_thread_get_preferred_core(const struct axon_thread *thread);
+
 /* Adaptive polling. Each thread owns an epoll fd that turns readable when the
  * thread has work: a message was sent to it while it was asleep, a wake fd
  * registered on it is ready, or its timerfd (armed for the next timed poller)
@@ -121,10 +131,11 @@ void axon_thread_wake_up(struct axon_thread *thread);
  * Register an fd whose readiness (epoll_events, e.g. EPOLLIN) should wake the
  * calling thread from adaptive sleep. Nothing is dispatched on it: waking just
  * resumes polling, and the poller that owns the fd drains it.
- * Returns 0, -EEXIST, or another negative errno from epoll_ctl.
+ * Returns 0, -EEXIST, -EINVAL when called on no axon_thread, or another
+ * negative errno from epoll_ctl.
  */
 int axon_thread_add_wake_fd(int fd, uint32_t epoll_events);
-/** Returns 0 or -ENOENT. */
+/** Returns 0, -ENOENT, or -EINVAL when called on no axon_thread. */
 int axon_thread_remove_wake_fd(int fd);
 
 /** The axon_thread running on the calling OS thread, or NULL. */
@@ -140,7 +151,7 @@ uint64_t axon_thread_get_id(const struct axon_thread *thread);
 void *axon_thread_get_ctx(struct axon_thread *thread);
 /** The thread owning a framework context (inverse of axon_thread_get_ctx). */
 struct axon_thread *axon_thread_get_from_ctx(void *ctx);
-/** Look up a live thread by id; NULL if none. Any OS thread. */
+/** Look up a live thread by id; NULL if none or exited. Any OS thread. */
 struct axon_thread *axon_thread_get_by_id(uint64_t id);
 
 struct axon_thread_stats {
@@ -156,7 +167,7 @@ uint64_t axon_thread_get_last_tsc(struct axon_thread *thread);
 
 /**
  * Queue fn(ctx) to run on thread. Any OS thread may call it; it never blocks
- * and never allocates. Returns 0, -EINVAL (thread NULL), -EIO (thread has
+ * and never allocates. Returns 0, -EINVAL (thread or fn NULL), -EIO (thread has
  * exited), or -ENOMEM (the thread's ring is full; the message was not sent).
  */
 int axon_thread_send_msg(const struct axon_thread *thread, axon_msg_fn fn, void *ctx);
@@ -249,7 +260,8 @@ typedef void (*axon_channel_for_each_cpl)(struct axon_io_channel_iter *i, int st
  * Visit io_device's channels: fn(i) runs on each channel's thread, one thread
  * at a time, and must end with axon_for_each_channel_continue(i, status). A
  * non-zero status stops the walk. cpl(i, status) then runs on the calling
- * thread. Channels released before their turn are skipped.
+ * thread. Channels released before their turn are skipped. An unknown or
+ * unregistered device completes at once with cpl(i, -ENODEV).
  */
 void axon_for_each_channel(void *io_device, axon_channel_msg fn, void *ctx,
 			   axon_channel_for_each_cpl cpl);
