@@ -1,6 +1,8 @@
 # Shared settings for every directory. Each directory Makefile sets AXON_ROOT
 # (relative path to the top) and includes exactly one of lib.mk, app.mk,
 # unittest.mk or subdirs.mk, which include this file.
+ifndef AXON_COMMON_MK
+AXON_COMMON_MK := 1
 ifeq ($(wildcard $(AXON_ROOT)/mk/config.mk),)
 $(error mk/config.mk is missing: run ./configure first)
 endif
@@ -63,3 +65,4 @@ $(OBJ_DIR)/%.o: %.c
 	$(Q)$(CC) $(CFLAGS) $(LOCAL_CFLAGS) -MMD -MP -c $< -o $@
 
 -include $(wildcard $(OBJ_DIR)/*.d)
+endif # AXON_COMMON_MK
