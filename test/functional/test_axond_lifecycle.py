@@ -23,28 +23,30 @@ def test_two_cores_sigint(axond_factory):
 
 
 def test_idle_without_config(axond_factory):
-    """No config: it starts, idles quietly with adaptive polling, and stops cleanly."""
+    """No config: it starts, idles in epoll sleep (adaptive polling), and stops cleanly.
+
+    Whether the reactors sleep is observed through their sleep counters, not CPU
+    time, so the result does not depend on how loaded the machine is; CPU
+    figures belong to test/bench/thread.sh."""
     d = axond_factory(cores='0x3')
     time.sleep(0.5)
-    before, t0 = d.cpu_seconds(), time.monotonic()
-    time.sleep(2)
-    share = (d.cpu_seconds() - before) / (time.monotonic() - t0)
+    first = {r['lcore']: r['sleep_count'] for r in d.rpc('framework_get_reactors')['reactors']}
+    time.sleep(1)
+    second = {r['lcore']: r['sleep_count'] for r in d.rpc('framework_get_reactors')['reactors']}
     assert d.running()
-    # Adaptive polling: near 0; a loose bound keeps a loaded CI machine green.
-    assert share < 0.25, 'idle axond used %.0f%% of a core' % (share * 100)
+    for core, count in second.items():
+        assert count > 0, 'reactor %d never slept' % core
+        assert count >= first[core]
     d.stop()
 
 
 def test_no_adaptive_polling_spins(axond_factory):
-    """--no-adaptive-polling: the reactors poll all the time."""
-    d = axond_factory('--no-adaptive-polling')
-    before, t0 = d.cpu_seconds(), time.monotonic()
+    """--no-adaptive-polling: the reactors never sleep, however idle they are."""
+    d = axond_factory('--no-adaptive-polling', cores='0x3')
     time.sleep(1)
-    share = (d.cpu_seconds() - before) / (time.monotonic() - t0)
-    # A busy core; on a shared machine the scheduler may give it less than all.
-    assert share > 0.3, 'polling axond used only %.0f%% of a core' % (share * 100)
-    info = d.rpc('framework_get_reactors')['reactors'][0]
-    assert info['sleep_count'] == 0
+    for info in d.rpc('framework_get_reactors')['reactors']:
+        assert info['sleep_count'] == 0, info
+        assert not info['in_interrupt'], info
     d.stop()
 
 
