@@ -41,7 +41,7 @@ extern "C" {
 #define AXON_VTOPHYS_ERROR UINT64_MAX
 #define AXON_ENV_MAX_PCI_ALLOWED 32
 /** Memory reserved with --no-huge when the caller asks for 0 MiB. */
-#define AXON_ENV_NO_HUGE_DEFAULT_MB 256
+#define AXON_ENV_NO_HUGE_DEFAULT_MB 1024
 /** Highest core id + 1 that EAL can use (DPDK's RTE_MAX_LCORE). */
 #define AXON_ENV_MAX_CORES 128
 

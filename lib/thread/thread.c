@@ -221,10 +221,11 @@ void axon_thread_destroy(struct axon_thread *thread)
 	pthread_mutex_unlock(&g_thread_lib_lock);
 
 	/* Only a forced exit leaves pollers or channels behind. Their destroy
-	 * callbacks run as if on the thread. */
+	 * callbacks run as if on the thread. Channels go first: a channel's
+	 * destroy callback may unregister its own pollers, which must still exist. */
 	g_thread_current = thread;
-	poller_free_all(thread);
 	io_channel_free_all(thread);
+	poller_free_all(thread);
 	g_thread_current = orig;
 	thread_free(thread);
 }

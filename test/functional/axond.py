@@ -6,7 +6,7 @@
 
 Each instance gets its own RPC socket under tmpdir and its own EAL file
 prefix, so tests can run several daemons side by side. By default it runs with
---no-huge -s 256 on core 0. Its stdout and stderr go to <tmpdir>/<name>.log;
+--no-huge -s 1024 on core 0. Its stdout and stderr go to <tmpdir>/<name>.log;
 stop() asserts exit code 0 and that the log holds no AddressSanitizer,
 LeakSanitizer or UBSan report.
 """
@@ -66,7 +66,7 @@ def sanitizer_report(text):
 class Axond:
     """One axond process. Arguments after tmpdir are extra command-line words."""
 
-    def __init__(self, tmpdir, *args, name='axond', cores='0x1', no_huge=True, mem_mb=256,
+    def __init__(self, tmpdir, *args, name='axond', cores='0x1', no_huge=True, mem_mb=1024,
                  sock=None, env=None, start=True):
         serial = next(_serial)
         self.name = name

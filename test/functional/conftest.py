@@ -56,5 +56,5 @@ def axond_factory(axond_bin, tmp_path):
 
 @pytest.fixture
 def axond(axond_factory):
-    """One running axond (core 0, --no-huge -s 256), ready to answer RPCs."""
+    """One running axond (core 0, --no-huge -s 1024), ready to answer RPCs."""
     return axond_factory(name='axond')

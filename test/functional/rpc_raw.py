@@ -138,7 +138,7 @@ class Axond:
         self.sock = os.path.join(str(tmpdir), name + '.sock')
         self.logpath = os.path.join(str(tmpdir), name + '.log')
         self.log = open(self.logpath, 'w+')
-        cmd = [AXOND, '-r', self.sock, '-m', '0x1', '--no-huge', '-s', '256'] + list(args)
+        cmd = [AXOND, '-r', self.sock, '-m', '0x1', '--no-huge', '-s', '1024'] + list(args)
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self):

@@ -25,7 +25,7 @@ def sock(tmp_path_factory):
         pytest.skip('build/bin/axond is not built')
     path = str(tmp_path_factory.mktemp('dma') / 'axon.sock')
     log = open(str(tmp_path_factory.getbasetemp() / 'axond-dma.log'), 'w+')
-    proc = subprocess.Popen([AXOND, '-r', path, '-m', '0x1', '--no-huge', '-s', '256'],
+    proc = subprocess.Popen([AXOND, '-r', path, '-m', '0x1', '--no-huge', '-s', '1024'],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         # -r: retry connecting while the daemon starts.
