@@ -496,6 +496,91 @@ typedef void (*axon_bdev_get_device_stat_cb)(struct axon_bdev *bdev,
 void axon_bdev_get_device_stat(struct axon_bdev *bdev, struct axon_bdev_io_stat *stat,
 			       axon_bdev_get_device_stat_cb cb, void *cb_arg);
 
+/* ---- QoS ------------------------------------------------------------------ */
+
+/** The limits of axon_bdev_set_qos_rate_limits, in the order of the
+ *  bdev_set_qos_limit RPC's parameters. */
+enum axon_bdev_qos_rate_limit_type {
+	/** Reads and writes (and the other data-moving types) per second. */
+	AXON_BDEV_QOS_RW_IOPS_RATE_LIMIT,
+	/** Read plus write MiB (2^20 bytes) per second. */
+	AXON_BDEV_QOS_RW_BPS_RATE_LIMIT,
+	/** Read MiB per second. */
+	AXON_BDEV_QOS_R_BPS_RATE_LIMIT,
+	/** Write MiB per second. */
+	AXON_BDEV_QOS_W_BPS_RATE_LIMIT,
+	AXON_BDEV_QOS_NUM_RATE_LIMIT_TYPES
+};
+
+/** A limit that axon_bdev_set_qos_rate_limits leaves as it is. */
+#define AXON_BDEV_QOS_LIMIT_NOT_DEFINED UINT64_MAX
+
+/**
+ * Set the bdev's QoS limits: limits[type] (AXON_BDEV_QOS_NUM_RATE_LIMIT_TYPES
+ * values) in I/Os or MiB per second; 0 turns a limit off,
+ * AXON_BDEV_QOS_LIMIT_NOT_DEFINED keeps it. I/O beyond a limit waits in the
+ * layer (no error). Enforcement: every channel draws tokens from buckets the
+ * bdev's channels share (atomics, no lock), refilled from the elapsed time;
+ * a channel whose I/O waits retries every millisecond. cb(cb_arg, status)
+ * runs on the calling thread once every channel applies the change (status
+ * 0, -ENOMEM, or -EBUSY while a previous change is still being applied).
+ * App thread; the caller must hold the bdev open (or not unregister it) meanwhile.
+ */
+void axon_bdev_set_qos_rate_limits(struct axon_bdev *bdev, const uint64_t *limits,
+				   void (*cb)(void *cb_arg, int status), void *cb_arg);
+
+/** The bdev's current limits (0: off), as set. App thread. */
+void axon_bdev_get_qos_rate_limits(struct axon_bdev *bdev, uint64_t *limits);
+
+/* ---- latency histograms ------------------------------------------------------ */
+
+/**
+ * Start (enable) or stop counting completion latencies into a histogram per
+ * channel (stopping drops the counts). cb(cb_arg, status) runs on the calling
+ * thread once every channel applied it (status 0, -ENOMEM, or -EBUSY while a
+ * previous change is being applied). App thread.
+ */
+void axon_bdev_histogram_enable(struct axon_bdev *bdev, bool enable,
+				void (*cb)(void *cb_arg, int status), void *cb_arg);
+
+/**
+ * As axon_bdev_histogram_enable, choosing the layout and what is counted:
+ * bucket_shift 1 to 15 (SPDK's "granularity"; axon_bdev_histogram_enable
+ * uses 7), and type, the only I/O type counted (AXON_BDEV_IO_TYPE_INVALID:
+ * every type). Enabling again with other values restarts the counts.
+ * cb's status is also -EINVAL for a bucket_shift out of range.
+ */
+void axon_bdev_histogram_enable_ext(struct axon_bdev *bdev, bool enable, uint32_t bucket_shift,
+				    enum axon_bdev_io_type type,
+				    void (*cb)(void *cb_arg, int status), void *cb_arg);
+
+/** True if latency histograms are on for the bdev. */
+bool axon_bdev_histogram_is_enabled(const struct axon_bdev *bdev);
+
+/**
+ * A latency histogram, in ticks (axon_get_ticks_hz per second), in the layout
+ * of SPDK's histograms: 65 - bucket_shift ranges of 2^bucket_shift buckets
+ * each. Range 0 counts latencies 0 .. 2^bucket_shift - 1, one value per
+ * bucket; range r >= 1 counts 2^(bucket_shift+r-1) .. 2^(bucket_shift+r) - 1,
+ * 2^(r-1) values per bucket. bucket[(r << bucket_shift) + i].
+ */
+struct axon_bdev_histogram {
+	uint32_t bucket_shift;
+	uint32_t num_buckets;
+	uint64_t bucket[];
+};
+
+typedef void (*axon_bdev_histogram_cb)(void *cb_arg, int status,
+				       struct axon_bdev_histogram *histogram);
+
+/**
+ * Merge the histograms of every channel of the bdev into one (allocated
+ * here, freed with free() by the callee of cb). cb runs on the calling
+ * thread with status 0, -EINVAL (histograms are off: histogram NULL) or
+ * -ENOMEM. App thread.
+ */
+void axon_bdev_histogram_get(struct axon_bdev *bdev, axon_bdev_histogram_cb cb, void *cb_arg);
+
 /* ---- waiting for examine ---------------------------------------------------- */
 
 /**

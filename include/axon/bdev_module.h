@@ -283,6 +283,10 @@ typedef void (*axon_bdev_io_get_buf_cb)(struct axon_io_channel *ch,
 /* Layer-private per-channel state. */
 struct bdev_channel;
 
+/** iovecs a child of a split I/O carries (a child that would need more is
+ *  cut short at a block boundary). */
+#define AXON_BDEV_IO_CHILD_IOVS 16
+
 struct axon_bdev_io {
 	/** The bdev the I/O targets. */
 	struct axon_bdev *bdev;
@@ -332,7 +336,7 @@ struct axon_bdev_io {
 		uint64_t submit_tsc;
 		int8_t status;
 		bool in_submit;
-		uint8_t flags;
+		uint16_t flags;
 		uint8_t nvme_sct;
 		uint8_t nvme_sc;
 		uint32_t nvme_cdw0;
@@ -354,6 +358,24 @@ struct axon_bdev_io {
 		struct iovec emu_iov;
 		struct axon_bdev_io_wait_entry waitq;
 		TAILQ_ENTRY(axon_bdev_io) range_link;
+		/* Staging (bounce buffer, memory-domain pull/push): where the
+		 * user's data is while u.bdev.iovs points at a layer buffer. */
+		struct iovec *orig_iovs;
+		int orig_iovcnt;
+		uint64_t orig_skip;
+		struct axon_memory_domain *orig_domain;
+		void *orig_domain_ctx;
+		struct iovec stage_iov;
+		/* Splitting: a parent's progress (next block, blocks left,
+		 * children in flight, first failure, cursor in its iovs). */
+		uint64_t split_offset;
+		uint64_t split_remaining;
+		uint32_t split_outstanding;
+		int8_t split_status;
+		int split_iov_idx;
+		uint64_t split_iov_off;
+		/* A split child's own iovecs. */
+		struct iovec child_iov[AXON_BDEV_IO_CHILD_IOVS];
 	} internal;
 
 	/** Backend: module->get_ctx_size() bytes of per-I/O context. */

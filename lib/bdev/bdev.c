@@ -270,6 +270,7 @@ static int bdev_check(const struct axon_bdev *bdev)
 
 static void bdev_internal_free(struct bdev_internal *bi)
 {
+	bdev_qos_free(bi);
 	for (uint32_t i = 0; i < bi->alias_count; i++) {
 		free(bi->aliases[i]);
 	}

@@ -25,6 +25,14 @@ static int nomem_poll(void *arg)
 	return AXON_POLLER_BUSY;
 }
 
+/* Can a read or write of this bdev need splitting or a bounce? */
+static bool channel_needs_rw_check(const struct axon_bdev *bdev)
+{
+	return bdev->required_alignment != 0 || bdev->max_rw_size != 0 ||
+	       bdev->max_segment_size != 0 || bdev->max_num_segments != 0 ||
+	       (bdev->split_on_optimal_io_boundary && bdev->optimal_io_boundary != 0);
+}
+
 int bdev_channel_create(void *io_device, void *ctx_buf)
 {
 	struct bdev_internal *bi = io_device;
@@ -58,6 +66,17 @@ int bdev_channel_create(void *io_device, void *ctx_buf)
 		goto err_backend;
 	}
 	axon_poller_pause(bch->nomem_poller);
+	if (bdev_qos_channel_init(bch) != 0) {
+		goto err_nomem_poller;
+	}
+	if (atomic_load(&bi->histogram_enabled)) {
+		bch->histogram_type = atomic_load(&bi->histogram_type);
+		bch->histogram = bdev_histogram_alloc(atomic_load(&bi->histogram_shift));
+		if (bch->histogram == NULL) {
+			goto err_qos;
+		}
+	}
+	bch->rw_check = channel_needs_rw_check(bdev);
 	if (atomic_load(&bi->frozen) > 0) {
 		bch->flags |= BDEV_CH_FROZEN;
 	}
@@ -65,6 +84,10 @@ int bdev_channel_create(void *io_device, void *ctx_buf)
 	*(struct bdev_channel **)ctx_buf = bch;
 	return 0;
 
+err_qos:
+	bdev_qos_channel_fini(bch);
+err_nomem_poller:
+	axon_poller_unregister(&bch->nomem_poller);
 err_backend:
 	axon_put_io_channel(bch->backend_ch);
 err_mgmt:
@@ -90,6 +113,8 @@ void bdev_channel_maybe_free(struct bdev_channel *bch)
 	axon_bdev_io_stat_add(&bi->stat_gone, &bch->stat);
 	pthread_mutex_unlock(&g_bdev_mgr.lock);
 	axon_poller_unregister(&bch->nomem_poller);
+	bdev_qos_channel_fini(bch);
+	free(bch->histogram);
 	axon_put_io_channel(bch->backend_ch);
 	axon_put_io_channel(bch->mgmt_ioch);
 	free(bch);
@@ -116,6 +141,7 @@ void bdev_channel_destroy(void *io_device, void *ctx_buf)
 
 	(void)io_device;
 	/* I/O that waits in the layer has no one to resubmit it any more. */
+	bdev_qos_channel_abort(bch);
 	abort_queue(&bch->frozen_io);
 	abort_queue(&bch->nomem_io);
 	abort_queue(&bch->caw_waiting);

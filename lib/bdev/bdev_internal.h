@@ -7,7 +7,11 @@
  *   bdev_channel.c  bdev channels, statistics
  *   bdev_reset.c    the reset state machine
  *   bdev_multi.c    multi-region I/O
- *   bdev_rpc.c      layer-wide RPCs
+ *   bdev_split.c    splitting I/O at boundaries and limits
+ *   bdev_bounce.c   staging: bounce buffers, memory-domain pull and push
+ *   bdev_qos.c      QoS rate limits (token buckets)
+ *   bdev_histogram.c  latency histograms
+ *   bdev_rpc.c      layer-wide RPCs (bdev_qos_rpc.c, bdev_histogram_rpc.c)
  */
 #ifndef AXON_BDEV_INTERNAL_H
 #define AXON_BDEV_INTERNAL_H
@@ -44,6 +48,15 @@
 #define BDEV_IO_F_RESET_BACKEND 0x04 /* the reset sent to the backend */
 #define BDEV_IO_F_LARGE_BUF 0x08    /* internal.buf is from the large pool */
 #define BDEV_IO_F_BUF_TO_IOV 0x10   /* attach the buffer to u.bdev.iovs[0] (get_buf) */
+#define BDEV_IO_F_STAGED 0x20       /* u.bdev.iovs is a layer buffer; orig_* the user's */
+#define BDEV_IO_F_FOREIGN 0x40      /* data in orig_domain, which the backend cannot reach */
+#define BDEV_IO_F_SPLIT 0x80        /* a parent split into children */
+#define BDEV_IO_F_GATHER 0x100      /* a child staged from its parent's iovs (orig_skip) */
+#define BDEV_IO_F_SPLIT_STAGED 0x200 /* a split parent whose children are staged */
+/* Largest I/O the layer stages in one buffer. */
+#define BDEV_STAGE_MAX_BYTES AXON_BDEV_LARGE_BUF_SIZE
+/* Children of one split parent in flight at once. */
+#define BDEV_SPLIT_MAX_CHILDREN 32u
 
 /* Types whose completion moves data (they count bytes in statistics). */
 #define BDEV_BYTES_TYPES                                                          \
@@ -82,6 +95,10 @@ enum bdev_reset_state {
 };
 
 TAILQ_HEAD(bdev_io_tailq, axon_bdev_io);
+
+#define BDEV_QOS_NUM_LIMITS AXON_BDEV_QOS_NUM_RATE_LIMIT_TYPES
+
+struct bdev_qos;
 
 struct bdev_reset {
 	enum bdev_reset_state state;
@@ -140,6 +157,18 @@ struct bdev_internal {
 	/* Channels are frozen while > 0 (new channels start frozen). */
 	atomic_uint frozen;
 	struct bdev_reset reset;
+
+	/* QoS (bdev_qos.c): the shared buckets channels draw from (NULL: no
+	 * limit), the limits as set (app thread), a change in progress. */
+	_Atomic(struct bdev_qos *) qos;
+	uint64_t qos_limits[BDEV_QOS_NUM_LIMITS];
+	bool qos_busy;
+	/* Latency histograms (bdev_histogram.c): on for new channels. */
+	atomic_bool histogram_enabled;
+	bool histogram_busy;
+	/* Layout and I/O type (0: all) of the histograms, set before a walk. */
+	_Atomic uint32_t histogram_shift;
+	_Atomic uint8_t histogram_type;
 };
 
 /* Per-thread state shared by every bdev channel of the thread. */
@@ -187,6 +216,17 @@ struct bdev_channel {
 	bool caw_busy;
 	struct bdev_io_tailq caw_waiting;
 	struct axon_bdev_io_stat stat;
+	/* READ/WRITE may need splitting or staging: check each one. */
+	bool rw_check;
+	/* QoS: the bdev's buckets (NULL: no limit) and the I/O waiting for
+	 * tokens, retried by qos_poller every BDEV_QOS_SLICE_US. */
+	struct bdev_qos *qos;
+	struct bdev_io_tailq qos_queue;
+	struct axon_poller *qos_poller;
+	/* Latency histogram of this channel's completions (NULL: off), and
+	 * the one I/O type it counts (0: every type). */
+	struct axon_bdev_histogram *histogram;
+	uint8_t histogram_type;
 };
 
 struct bdev_mgr {
@@ -257,6 +297,37 @@ int bdev_channel_create(void *io_device, void *ctx_buf);
 void bdev_channel_destroy(void *io_device, void *ctx_buf);
 void bdev_channel_maybe_free(struct bdev_channel *bch);
 void bdev_stat_account(struct bdev_channel *bch, struct axon_bdev_io *io, uint64_t now);
+
+/* bdev_split.c */
+bool bdev_split_needed(struct axon_bdev_io *io);
+void bdev_split_start(struct axon_bdev_io *io);
+void bdev_io_rw_prepare(struct axon_bdev_io *io);
+
+/* bdev_bounce.c */
+bool bdev_stage_needed(const struct axon_bdev_io *io);
+void bdev_stage_start(struct axon_bdev_io *io);
+bool bdev_stage_finish(struct axon_bdev_io *io);
+bool bdev_reaches_domain(const struct axon_bdev *bdev, const struct axon_memory_domain *d);
+
+/* bdev_qos.c */
+#define BDEV_QOS_SLICE_US 1000u
+bool bdev_qos_admit(struct bdev_channel *bch, struct axon_bdev_io *io);
+int bdev_qos_channel_init(struct bdev_channel *bch);
+void bdev_qos_channel_abort(struct bdev_channel *bch);
+void bdev_qos_channel_fini(struct bdev_channel *bch);
+void bdev_qos_free(struct bdev_internal *bi);
+
+void bdev_qos_config_json(struct axon_bdev *bdev, json_t *array);
+
+/* bdev_histogram.c */
+#define BDEV_HISTOGRAM_SHIFT 7u
+#define BDEV_HISTOGRAM_MAX_SHIFT 15u
+void bdev_histogram_tally(struct axon_bdev_histogram *h, uint64_t value);
+struct axon_bdev_histogram *bdev_histogram_alloc(uint32_t shift);
+void bdev_histogram_merge(struct axon_bdev_histogram *dst, const struct axon_bdev_histogram *src);
+
+/* bdev_io.c: route an I/O that passed freeze and QoS. */
+void bdev_io_dispatch(struct axon_bdev_io *io);
 
 /* bdev_reset.c */
 void bdev_reset_start(struct axon_bdev_io *io);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "axon/dma.h"
 #include "bdev_internal.h"
 
 /* Types that need a writable descriptor. */
@@ -110,17 +111,36 @@ int axon_bdev_queue_io_wait(struct axon_bdev *bdev, struct axon_io_channel *ch,
 
 /* ---- completion -------------------------------------------------------------- */
 
+static inline void io_account(struct bdev_channel *bch, struct axon_bdev_io *io)
+{
+	uint64_t now = axon_get_ticks();
+
+	bdev_stat_account(bch, io, now);
+	if (axon_unlikely(bch->histogram != NULL) &&
+	    (bch->histogram_type == 0 || bch->histogram_type == io->type)) {
+		bdev_histogram_tally(bch->histogram, now - io->internal.submit_tsc);
+	}
+}
+
 void bdev_io_finish(struct axon_bdev_io *io)
 {
 	struct bdev_channel *bch = io->internal.ch;
+	uint16_t flags = io->internal.flags;
 
-	if (axon_unlikely(io->internal.flags & (BDEV_IO_F_RESET_BACKEND | BDEV_IO_F_CHILD))) {
-		if (io->internal.flags & BDEV_IO_F_RESET_BACKEND) {
+	if (axon_unlikely(flags & (BDEV_IO_F_RESET_BACKEND | BDEV_IO_F_CHILD | BDEV_IO_F_STAGED))) {
+		if (flags & BDEV_IO_F_RESET_BACKEND) {
 			bdev_reset_backend_done(io);
 			return;
 		}
+		/* A read's data goes back to the user first (possibly later). */
+		if ((flags & BDEV_IO_F_STAGED) && bdev_stage_finish(io)) {
+			return;
+		}
+		if (!(flags & BDEV_IO_F_CHILD)) {
+			io_account(bch, io);
+		}
 	} else {
-		bdev_stat_account(bch, io, axon_get_ticks());
+		io_account(bch, io);
 	}
 	if (axon_unlikely(!TAILQ_EMPTY(&bch->nomem_io))) {
 		bdev_channel_retry_nomem(bch);
@@ -226,6 +246,8 @@ void bdev_io_submit_backend(struct axon_bdev_io *io)
 	io->internal.in_submit = false;
 }
 
+#define BDEV_RW_TYPES ((1u << AXON_BDEV_IO_TYPE_READ) | (1u << AXON_BDEV_IO_TYPE_WRITE))
+
 void bdev_io_submit(struct axon_bdev_io *io)
 {
 	struct bdev_channel *bch = io->internal.ch;
@@ -235,7 +257,29 @@ void bdev_io_submit(struct axon_bdev_io *io)
 		TAILQ_INSERT_TAIL(&bch->frozen_io, io, internal.link);
 		return;
 	}
+	/* QoS meters what users submit; the layer's own children ride on
+	 * their parent's tokens. */
+	if (axon_unlikely(bch->qos != NULL) && !(io->internal.flags & BDEV_IO_F_CHILD) &&
+	    !bdev_qos_admit(bch, io)) {
+		return;
+	}
+	bdev_io_dispatch(io);
+}
+
+void bdev_io_dispatch(struct axon_bdev_io *io)
+{
+	struct bdev_channel *bch = io->internal.ch;
+
 	if (axon_likely((bch->native_types >> io->type) & 1)) {
+		if (axon_unlikely((bch->rw_check || (io->internal.flags & BDEV_IO_F_FOREIGN)) &&
+				  ((BDEV_RW_TYPES >> io->type) & 1))) {
+			/* Failures found on the way complete through the
+			 * deferred path, never inside the user's submit call. */
+			io->internal.in_submit = true;
+			bdev_io_rw_prepare(io);
+			io->internal.in_submit = false;
+			return;
+		}
 		bdev_io_submit_backend(io);
 		return;
 	}
@@ -310,18 +354,6 @@ static inline void io_set_buf(struct axon_bdev_io *io, void *buf)
 	io->u.bdev.iovcnt = 1;
 }
 
-static bool bdev_reaches_domain(const struct axon_bdev *bdev, const struct axon_memory_domain *d)
-{
-	const struct bdev_internal *bi = bdev->internal;
-
-	for (int i = 0; i < bi->domain_count; i++) {
-		if (bi->domains[i] == d) {
-			return true;
-		}
-	}
-	return false;
-}
-
 /* Apply the _ext options. Returns 0 or a negative errno (io not yet submitted). */
 static int io_apply_opts(struct axon_bdev_io *io, const struct axon_bdev_ext_io_opts *opts)
 {
@@ -336,14 +368,20 @@ static int io_apply_opts(struct axon_bdev_io *io, const struct axon_bdev_ext_io_
 	}
 	if (opts->size > offsetof(struct axon_bdev_ext_io_opts, memory_domain) &&
 	    opts->memory_domain != NULL) {
-		/* Pull/push through local buffers is not implemented yet: only a
-		 * domain the backend reaches itself is accepted. */
-		if (!bdev_reaches_domain(io->bdev, opts->memory_domain)) {
-			return -ENOTSUP;
-		}
-		io->u.bdev.memory_domain = opts->memory_domain;
+		struct axon_memory_domain *d = opts->memory_domain;
+		void *ctx = NULL;
+
 		if (opts->size > offsetof(struct axon_bdev_ext_io_opts, memory_domain_ctx)) {
-			io->u.bdev.memory_domain_ctx = opts->memory_domain_ctx;
+			ctx = opts->memory_domain_ctx;
+		}
+		if (bdev_reaches_domain(io->bdev, d)) {
+			io->u.bdev.memory_domain = d;
+			io->u.bdev.memory_domain_ctx = ctx;
+		} else if (d != axon_memory_domain_get_system_domain()) {
+			/* Staged through local buffers (bdev_bounce.c). */
+			io->internal.flags |= BDEV_IO_F_FOREIGN;
+			io->internal.orig_domain = d;
+			io->internal.orig_domain_ctx = ctx;
 		}
 	}
 	return 0;

@@ -1,7 +1,7 @@
 /*
  * Layer-wide JSON-RPC methods, with SPDK's names, parameters and result
- * shapes: bdev_get_bdevs, bdev_get_iostat, bdev_set_options,
- * bdev_wait_for_examine.
+ * shapes: bdev_get_bdevs, bdev_get_iostat (also per_channel), bdev_set_options,
+ * bdev_wait_for_examine. QoS and histograms: bdev_qos_rpc.c.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,6 +27,7 @@ static json_t *bdev_info_json(struct axon_bdev *bdev)
 	const char *const *aliases;
 	const char *claimer = NULL;
 	json_t *obj, *arr, *types, *driver;
+	uint64_t qos[AXON_BDEV_QOS_NUM_RATE_LIMIT_TYPES];
 	uint32_t n;
 
 	axon_uuid_fmt_lower(uuid, sizeof(uuid), axon_bdev_get_uuid(bdev));
@@ -44,6 +45,7 @@ static json_t *bdev_info_json(struct axon_bdev *bdev)
 	for (size_t i = 0; i < AXON_COUNTOF(g_absent_io_types); i++) {
 		json_object_set_new(types, g_absent_io_types[i], json_false());
 	}
+	axon_bdev_get_qos_rate_limits(bdev, qos);
 	driver = json_object();
 	if (bdev->fn_table->dump_info_json != NULL) {
 		bdev->fn_table->dump_info_json(bdev->ctxt, driver);
@@ -54,9 +56,11 @@ static json_t *bdev_info_json(struct axon_bdev *bdev)
 			"product_name", axon_bdev_get_product_name(bdev),
 			"block_size", (json_int_t)bdev->blocklen,
 			"num_blocks", (json_int_t)bdev->blockcnt, "uuid", uuid,
-			"assigned_rate_limits", "rw_ios_per_sec", (json_int_t)0,
-			"rw_mbytes_per_sec", (json_int_t)0, "r_mbytes_per_sec", (json_int_t)0,
-			"w_mbytes_per_sec", (json_int_t)0,
+			"assigned_rate_limits",
+			"rw_ios_per_sec", (json_int_t)qos[AXON_BDEV_QOS_RW_IOPS_RATE_LIMIT],
+			"rw_mbytes_per_sec", (json_int_t)qos[AXON_BDEV_QOS_RW_BPS_RATE_LIMIT],
+			"r_mbytes_per_sec", (json_int_t)qos[AXON_BDEV_QOS_R_BPS_RATE_LIMIT],
+			"w_mbytes_per_sec", (json_int_t)qos[AXON_BDEV_QOS_W_BPS_RATE_LIMIT],
 			"claimed", axon_bdev_is_claimed(bdev, &claimer), "zoned", 0,
 			"supported_io_types", types, "driver_specific", driver);
 	if (claimer != NULL) {
@@ -298,6 +302,67 @@ static int iostat_open(struct iostat_ctx *ctx, const char *name)
 	return 0;
 }
 
+/* per_channel: {"tick_rate", "ticks", "name", "channels": [{"thread_id",
+ * "thread", and the figures of iostat_json}]}, one entry per live channel. */
+struct iostat_ch_ctx {
+	struct axon_rpc_request *req;
+	struct axon_bdev_desc *desc;
+	json_t *channels;
+};
+
+static void iostat_ch_visit(struct axon_io_channel_iter *i)
+{
+	struct iostat_ch_ctx *ctx = axon_io_channel_iter_get_ctx(i);
+	struct axon_io_channel *ch = axon_io_channel_iter_get_channel(i);
+	struct axon_bdev *bdev = axon_bdev_desc_get_bdev(ctx->desc);
+	struct axon_thread *thread = axon_io_channel_get_thread(ch);
+	struct axon_bdev_io_stat stat;
+	json_t *obj;
+
+	axon_bdev_get_io_stat(bdev, ch, &stat);
+	obj = iostat_json(bdev, &stat);
+	json_object_del(obj, "name");
+	json_object_set_new(obj, "thread_id", json_integer((json_int_t)axon_thread_get_id(thread)));
+	json_object_set_new(obj, "thread", json_string(axon_thread_get_name(thread)));
+	/* Channels are visited one thread at a time: no two appends at once. */
+	json_array_append_new(ctx->channels, obj);
+	axon_for_each_channel_continue(i, 0);
+}
+
+static void iostat_ch_done(struct axon_io_channel_iter *i, int status)
+{
+	struct iostat_ch_ctx *ctx = axon_io_channel_iter_get_ctx(i);
+	struct axon_bdev *bdev = axon_bdev_desc_get_bdev(ctx->desc);
+
+	(void)status; /* -ENODEV: no channel */
+	axon_rpc_send_result(ctx->req, json_pack("{s:I, s:I, s:s, s:o}",
+						 "tick_rate", (json_int_t)axon_get_ticks_hz(),
+						 "ticks", (json_int_t)axon_get_ticks(),
+						 "name", axon_bdev_get_name(bdev),
+						 "channels", ctx->channels));
+	axon_bdev_close(ctx->desc);
+	free(ctx);
+}
+
+static void iostat_per_channel(struct axon_rpc_request *req, const char *name)
+{
+	struct iostat_ch_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (ctx == NULL) {
+		axon_rpc_send_errno(req, -ENOMEM, "bdev_get_iostat");
+		return;
+	}
+	if (axon_bdev_open_ext(name, false, iostat_event_cb, NULL, &ctx->desc) != 0) {
+		free(ctx);
+		axon_rpc_send_error(req, -ENODEV, "name: no bdev named %s", name);
+		return;
+	}
+	ctx->req = req;
+	ctx->channels = json_array();
+	axon_for_each_channel(axon_bdev_get_io_device(axon_bdev_desc_get_bdev(ctx->desc)),
+			      iostat_ch_visit, ctx, iostat_ch_done);
+}
+
 static void rpc_bdev_get_iostat(struct axon_rpc_request *req, const json_t *params)
 {
 	struct get_iostat_params p = {0};
@@ -307,13 +372,17 @@ static void rpc_bdev_get_iostat(struct axon_rpc_request *req, const json_t *para
 				   AXON_COUNTOF(g_get_iostat_params), &p) != 0) {
 		return;
 	}
-	if (p.per_channel) {
-		axon_rpc_send_param_error(req, "per_channel", "per-channel figures are not "
-					  "supported yet");
-		goto out;
-	}
 	if (p.name != NULL && axon_bdev_get_by_name(p.name) == NULL) {
 		axon_rpc_send_error(req, -ENODEV, "name: no bdev named %s", p.name);
+		goto out;
+	}
+	if (p.per_channel) {
+		if (p.name == NULL) {
+			axon_rpc_send_param_error(req, "per_channel", "needs name: the "
+						  "channels of one bdev are listed");
+		} else {
+			iostat_per_channel(req, p.name);
+		}
 		goto out;
 	}
 	ctx = calloc(1, sizeof(*ctx));

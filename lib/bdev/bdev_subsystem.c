@@ -339,6 +339,10 @@ static json_t *bdev_subsystem_config_json(void)
 			bdev->fn_table->write_config_json(bdev, array);
 		}
 	}
+	/* After every bdev: limits on a stacked bdev need it to exist. */
+	for (bdev = axon_bdev_first(); bdev != NULL; bdev = axon_bdev_next(bdev)) {
+		bdev_qos_config_json(bdev, array);
+	}
 	json_array_append_new(array, bdev_config_method("bdev_wait_for_examine", NULL));
 	return array;
 }

@@ -66,7 +66,7 @@ cpu_ns() { # pid -> CPU time of all its threads so far, in ns (schedstat: ns res
 # ---- messages and pollers ----------------------------------------------------
 : >"$TMP/ring" ; : >"$TMP/msg" ; : >"$TMP/poll" ; : >"$TMP/pollcpu"
 for i in $(seq "$RUNS"); do
-	out=$("$BIN/thread_bench" -m 0x3 --no-huge -s 256 --file-prefix "bench_$$_$i" -n "$MESSAGES")
+	out=$("$BIN/thread_bench" -m 0x3 --no-huge -s 1024 --file-prefix "bench_$$_$i" -n "$MESSAGES")
 	echo "$out" | awk '/^rte_ring_mp_sc:/ {print $2}' >>"$TMP/ring"
 	echo "$out" | awk '/^axon_send_msg:/ {print $2}' >>"$TMP/msg"
 	echo "$out" | awk '/^empty_poller_iteration:/ {print $2}' >>"$TMP/poll"
@@ -93,7 +93,7 @@ spin_share() {
 idle_cpu() { # run-id, extra axond args... -> % of one core over IDLE seconds
 	local id=$1; shift
 	local sock="$TMP/axond_$id.sock" pid a b t0 t1 rc
-	"$BIN/axond" -m 0x3 --no-huge -s 256 -r "$sock" --file-prefix "bench_axond_$$_$id" "$@" \
+	"$BIN/axond" -m 0x3 --no-huge -s 1024 -r "$sock" --file-prefix "bench_axond_$$_$id" "$@" \
 		>"$TMP/axond_$id.log" 2>&1 &
 	pid=$!
 	PIDS+=("$pid")

@@ -9,11 +9,15 @@
 #include "test/unit/lib/bdev/ut_bdev_env.h"
 
 #include "lib/bdev/bdev.c"
+#include "lib/bdev/bdev_bounce.c"
 #include "lib/bdev/bdev_channel.c"
 #include "lib/bdev/bdev_emu.c"
+#include "lib/bdev/bdev_histogram.c"
 #include "lib/bdev/bdev_io.c"
 #include "lib/bdev/bdev_multi.c"
+#include "lib/bdev/bdev_qos.c"
 #include "lib/bdev/bdev_reset.c"
+#include "lib/bdev/bdev_split.c"
 #include "lib/bdev/bdev_subsystem.c"
 
 /* ---- the test backend ---------------------------------------------------------- */
@@ -40,6 +44,8 @@ struct ut_disk {
 	int fail_count;         /* complete this many submissions with FAILED */
 	uint32_t submitted[AXON_BDEV_NUM_IO_TYPES];
 	bool destructed;
+	struct axon_memory_domain *domain; /* reported by get_memory_domains */
+	uint32_t violations;               /* reads/writes that broke a limit */
 };
 
 static char g_ut_io_device;
@@ -142,6 +148,34 @@ static void ut_submit_request(struct axon_io_channel *ch, struct axon_bdev_io *i
 	ut_submit_ready(ch, io);
 }
 
+/* Does a read or write respect what the bdev asked the layer for? */
+static bool ut_within_limits(const struct axon_bdev *b, const struct axon_bdev_io *io)
+{
+	uintptr_t mask = ((uintptr_t)1 << b->required_alignment) - 1;
+	uint64_t off = io->u.bdev.offset_blocks, n = io->u.bdev.num_blocks, total = 0;
+
+	if (b->max_rw_size != 0 && n > b->max_rw_size) {
+		return false;
+	}
+	if (b->split_on_optimal_io_boundary && b->optimal_io_boundary != 0 &&
+	    off / b->optimal_io_boundary != (off + n - 1) / b->optimal_io_boundary) {
+		return false;
+	}
+	if (b->max_num_segments != 0 && (uint32_t)io->u.bdev.iovcnt > b->max_num_segments) {
+		return false;
+	}
+	for (int i = 0; i < io->u.bdev.iovcnt; i++) {
+		const struct iovec *v = &io->u.bdev.iovs[i];
+
+		if ((b->max_segment_size != 0 && v->iov_len > b->max_segment_size) ||
+		    ((uintptr_t)v->iov_base & mask) != 0) {
+			return false;
+		}
+		total += v->iov_len;
+	}
+	return total == n * b->blocklen;
+}
+
 static void ut_submit_ready(struct axon_io_channel *ch, struct axon_bdev_io *io)
 {
 	struct ut_disk *d = io->bdev->ctxt;
@@ -150,6 +184,10 @@ static void ut_submit_ready(struct axon_io_channel *ch, struct axon_bdev_io *io)
 
 	CU_ASSERT(axon_bdev_io_from_ctx(ctx) == io);
 	d->submitted[io->type]++;
+	if ((io->type == AXON_BDEV_IO_TYPE_READ || io->type == AXON_BDEV_IO_TYPE_WRITE) &&
+	    !ut_within_limits(&d->bdev, io)) {
+		d->violations++;
+	}
 	if (d->nomem_count > 0) {
 		d->nomem_count--;
 		axon_bdev_io_complete(io, AXON_BDEV_IO_STATUS_NOMEM);
@@ -230,11 +268,25 @@ static int ut_destruct(void *ctx)
 	return 0;
 }
 
+static int ut_get_memory_domains(void *ctx, struct axon_memory_domain **domains, int size)
+{
+	struct ut_disk *d = ctx;
+
+	if (d->domain == NULL) {
+		return 0;
+	}
+	if (size > 0) {
+		domains[0] = d->domain;
+	}
+	return 1;
+}
+
 static const struct axon_bdev_fn_table g_ut_fn_table = {
 	.destruct = ut_destruct,
 	.submit_request = ut_submit_request,
 	.io_type_supported = ut_io_type_supported,
 	.get_io_channel = ut_get_io_channel,
+	.get_memory_domains = ut_get_memory_domains,
 };
 
 #define UT_TYPES_RW ((1u << AXON_BDEV_IO_TYPE_READ) | (1u << AXON_BDEV_IO_TYPE_WRITE))
@@ -875,6 +927,9 @@ static void test_multi_region(void)
 	ut_disk_free(d1);
 }
 
+#include "bdev_data_ut.h"
+#include "bdev_qos_ut.h"
+
 int main(void)
 {
 	CU_pSuite suite;
@@ -893,6 +948,8 @@ int main(void)
 	CU_add_test(suite, "hot_remove", test_hot_remove);
 	CU_add_test(suite, "nomem_requeue", test_nomem_requeue);
 	CU_add_test(suite, "multi_region", test_multi_region);
+	data_ut_add_tests(suite);
+	qos_ut_add_tests(suite);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	n = CU_get_number_of_failures();

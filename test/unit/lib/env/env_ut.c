@@ -160,6 +160,7 @@ static void test_args_no_huge(void)
 	struct axon_env_opts opts;
 	struct env_args args;
 	char prefix[64];
+	char expect_mb[16];
 
 	axon_env_opts_init(&opts);
 	CU_ASSERT_STRING_EQUAL(opts.name, "axon");
@@ -185,7 +186,8 @@ static void test_args_no_huge(void)
 	CU_ASSERT(!args_have(&args, "--huge-unlink"));
 	CU_ASSERT_STRING_EQUAL(args_value(&args, "-l"), "0");
 	/* 0 MiB without hugepages: the fixed default size. */
-	CU_ASSERT_STRING_EQUAL(args_value(&args, "-m"), "256");
+	snprintf(expect_mb, sizeof(expect_mb), "%d", AXON_ENV_NO_HUGE_DEFAULT_MB);
+	CU_ASSERT_STRING_EQUAL(args_value(&args, "-m"), expect_mb);
 
 	opts.mem_size_mb = 32;
 	opts.file_prefix = "mine";

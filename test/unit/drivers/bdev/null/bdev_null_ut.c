@@ -86,7 +86,21 @@ static void test_null(void)
 	ut_poll_threads();
 	CU_ASSERT_FATAL(c.count == 3 && c.io != NULL);
 	axon_bdev_io_get_iovec(c.io, &iov, &iovcnt);
-	CU_ASSERT(iovcnt == 1 && ((uint8_t *)iov[0].iov_base)[4095] == 0);
+	CU_ASSERT(iovcnt == 1 && iov[0].iov_len == 4096 && ((uint8_t *)iov[0].iov_base)[4095] == 0);
+	/* It is the shared zero buffer: no pool buffer, no memset per read. */
+	CU_ASSERT(iov[0].iov_base == (void *)g_null_zero_buf);
+	CU_ASSERT(c.io->internal.buf == NULL);
+	axon_bdev_free_io(c.io);
+	CU_ASSERT(axon_bdev_read_blocks(desc, ch, NULL, 8, 32, io_done, &c) == 0);
+	ut_poll_threads();
+	CU_ASSERT_FATAL(c.count == 4 && c.success && c.io != NULL);
+	axon_bdev_io_get_iovec(c.io, &iov, &iovcnt);
+	CU_ASSERT(iov[0].iov_base == (void *)g_null_zero_buf && iov[0].iov_len == 32 * 4096);
+	axon_bdev_free_io(c.io);
+	/* Longer than the zero buffer: the layer cannot supply it either. */
+	CU_ASSERT(axon_bdev_read_blocks(desc, ch, NULL, 8, 33, io_done, &c) == 0);
+	ut_poll_threads();
+	CU_ASSERT_FATAL(c.count == 5 && !c.success && c.io != NULL);
 	axon_bdev_free_io(c.io);
 	c.keep = false;
 

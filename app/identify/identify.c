@@ -1,0 +1,309 @@
+/*
+ * identify: connect to one NVMe controller (or discovery controller) given
+ * as a transport ID and print its Identify Controller data, its active
+ * namespaces, and for a discovery controller the discovery log; readable
+ * text by default, JSON with --json.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "axon/log.h"
+#include "axon/nvme.h"
+#include "axon/util.h"
+
+struct identify_opts {
+	struct axon_nvme_trid trid;
+	bool have_trid;
+	bool json;
+	bool hdgst;
+	bool ddgst;
+	const char *hostnqn;
+};
+
+static void usage(const char *prog)
+{
+	printf("Usage: %s -r TRID [options]\n\n", prog);
+	printf(" -r, --trid TRID      controller, e.g. 'trtype:TCP traddr:127.0.0.1 trsvcid:4420 "
+	       "subnqn:nqn...'\n");
+	printf("                      (no subnqn: the discovery controller and its log)\n");
+	printf(" -j, --json           print JSON\n");
+	printf(" -H, --hdgst          NVMe/TCP header digest\n");
+	printf(" -D, --ddgst          NVMe/TCP data digest\n");
+	printf("     --hostnqn NQN    host NQN (default: /etc/nvme/hostnqn)\n");
+	printf(" -L, --logflag FLAG   enable debug messages of a component\n");
+	printf(" -h, --help           this help\n");
+}
+
+/* A fixed-width, space-padded identify string as a C string. */
+static void field_str(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	size_t n = strnlen(src, srclen);
+
+	while (n > 0 && (src[n - 1] == ' ' || src[n - 1] == '\0')) {
+		n--;
+	}
+	n = AXON_MIN(n, dstlen - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static void hex_str(char *dst, const uint8_t *src, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		sprintf(dst + 2 * i, "%02x", src[i]);
+	}
+	dst[2 * len] = '\0';
+}
+
+static json_t *ctrlr_json(struct axon_nvme_ctrlr *ctrlr)
+{
+	const struct nvme_id_ctrl *cd = axon_nvme_ctrlr_get_data(ctrlr);
+	union axon_nvme_vs vs = axon_nvme_ctrlr_get_vs(ctrlr);
+	char sn[24], mn[44], fr[12], nqn[260];
+
+	field_str(sn, sizeof(sn), cd->sn, sizeof(cd->sn));
+	field_str(mn, sizeof(mn), cd->mn, sizeof(cd->mn));
+	field_str(fr, sizeof(fr), cd->fr, sizeof(cd->fr));
+	field_str(nqn, sizeof(nqn), cd->subnqn, sizeof(cd->subnqn));
+	return json_pack("{s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:i, s:i, "
+			 "s:i, s:b}",
+			 "transport", axon_nvme_ctrlr_get_trid(ctrlr)->trstring,
+			 "vid", cd->vid, "ssvid", cd->ssvid, "serial_number", sn, "model_number", mn,
+			 "firmware_revision", fr, "subnqn", nqn, "cntlid",
+			 axon_nvme_ctrlr_get_cntlid(ctrlr), "version_major", vs.bits.mjr,
+			 "version_minor", vs.bits.mnr,
+			 "max_xfer_size", (json_int_t)axon_nvme_ctrlr_get_max_xfer_size(ctrlr),
+			 "num_namespaces", cd->nn, "ioccsz", cd->ioccsz, "iorcsz", cd->iorcsz,
+			 "discovery", axon_nvme_ctrlr_is_discovery(ctrlr));
+}
+
+static json_t *ns_json(struct axon_nvme_ns *ns)
+{
+	const struct nvme_id_ns *d = axon_nvme_ns_get_data(ns);
+	char nguid[33], eui[17];
+
+	hex_str(nguid, d->nguid, sizeof(d->nguid));
+	hex_str(eui, d->eui64, sizeof(d->eui64));
+	return json_pack("{s:i, s:I, s:I, s:i, s:i, s:s, s:s}", "nsid", axon_nvme_ns_get_id(ns),
+			 "num_sectors", (json_int_t)axon_nvme_ns_get_num_sectors(ns),
+			 "size_bytes",
+			 (json_int_t)(axon_nvme_ns_get_num_sectors(ns) *
+				      axon_nvme_ns_get_sector_size(ns)),
+			 "sector_size", axon_nvme_ns_get_sector_size(ns), "md_size",
+			 axon_nvme_ns_get_md_size(ns), "nguid", nguid, "eui64", eui);
+}
+
+static const char *disc_trtype_str(uint8_t t)
+{
+	switch (t) {
+	case NVMF_TRTYPE_RDMA:
+		return "RDMA";
+	case NVMF_TRTYPE_TCP:
+		return "TCP";
+	case NVMF_TRTYPE_FC:
+		return "FC";
+	case NVMF_TRTYPE_LOOP:
+		return "loop";
+	default:
+		return "unknown";
+	}
+}
+
+static const char *disc_subtype_str(uint8_t t)
+{
+	switch (t) {
+	case NVME_NQN_DISC:
+		return "referral";
+	case NVME_NQN_NVME:
+		return "nvme subsystem";
+	case NVME_NQN_CURR:
+		return "current discovery subsystem";
+	default:
+		return "unknown";
+	}
+}
+
+static json_t *disc_json(const struct nvmf_discovery_log *log)
+{
+	json_t *entries = json_array();
+	struct axon_nvme_trid trid;
+	uint64_t i;
+
+	for (i = 0; i < log->numrec; i++) {
+		axon_nvme_trid_from_disc_entry(&trid, &log->entries[i]);
+		json_array_append_new(entries, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i}",
+				      "trtype", disc_trtype_str(log->entries[i].trtype), "adrfam",
+				      axon_nvme_adrfam_str(trid.adrfam), "subtype",
+				      disc_subtype_str(log->entries[i].subtype), "traddr",
+				      trid.traddr, "trsvcid", trid.trsvcid, "portid",
+				      log->entries[i].portid, "cntlid", log->entries[i].cntlid));
+		json_object_set_new(json_array_get(entries, json_array_size(entries) - 1), "subnqn",
+				    json_string(trid.subnqn));
+	}
+	return json_pack("{s:I, s:I, s:o}", "genctr", (json_int_t)log->genctr, "numrec",
+			 (json_int_t)log->numrec, "entries", entries);
+}
+
+static void print_text(json_t *root)
+{
+	const char *key, *k2;
+	json_t *value, *ns, *v2, *e;
+	size_t i;
+
+	printf("Controller\n");
+	json_object_foreach(json_object_get(root, "controller"), key, value) {
+		if (json_is_string(value)) {
+			printf("  %-20s %s\n", key, json_string_value(value));
+		} else if (json_is_boolean(value)) {
+			printf("  %-20s %s\n", key, json_is_true(value) ? "yes" : "no");
+		} else {
+			printf("  %-20s %" JSON_INTEGER_FORMAT "\n", key, json_integer_value(value));
+		}
+	}
+	json_array_foreach(json_object_get(root, "namespaces"), i, ns) {
+		printf("Namespace %" JSON_INTEGER_FORMAT "\n",
+		       json_integer_value(json_object_get(ns, "nsid")));
+		json_object_foreach(ns, k2, v2) {
+			if (json_is_string(v2)) {
+				printf("  %-20s %s\n", k2, json_string_value(v2));
+			} else {
+				printf("  %-20s %" JSON_INTEGER_FORMAT "\n", k2,
+				       json_integer_value(v2));
+			}
+		}
+	}
+	value = json_object_get(root, "discovery_log");
+	if (value == NULL) {
+		return;
+	}
+	printf("Discovery log (generation %" JSON_INTEGER_FORMAT ", %" JSON_INTEGER_FORMAT
+	       " entries)\n", json_integer_value(json_object_get(value, "genctr")),
+	       json_integer_value(json_object_get(value, "numrec")));
+	json_array_foreach(json_object_get(value, "entries"), i, e) {
+		printf("  Entry %zu\n", i);
+		json_object_foreach(e, k2, v2) {
+			if (json_is_string(v2)) {
+				printf("    %-10s %s\n", k2, json_string_value(v2));
+			} else {
+				printf("    %-10s %" JSON_INTEGER_FORMAT "\n", k2,
+				       json_integer_value(v2));
+			}
+		}
+	}
+}
+
+static int identify(const struct identify_opts *o)
+{
+	struct axon_nvme_ctrlr_opts copts;
+	struct nvmf_discovery_log *log = NULL;
+	struct axon_nvme_ctrlr *ctrlr;
+	struct axon_nvme_ns *ns = NULL;
+	json_t *root, *nss;
+	int rc = 0;
+
+	axon_nvme_ctrlr_opts_init(&copts);
+	copts.header_digest = o->hdgst;
+	copts.data_digest = o->ddgst;
+	copts.num_io_queues = 1;
+	if (o->hostnqn != NULL) {
+		snprintf(copts.hostnqn, sizeof(copts.hostnqn), "%s", o->hostnqn);
+	}
+	ctrlr = axon_nvme_ctrlr_connect(&o->trid, &copts);
+	if (ctrlr == NULL) {
+		fprintf(stderr, "identify: could not connect to the controller\n");
+		return 1;
+	}
+	root = json_object();
+	json_object_set_new(root, "controller", ctrlr_json(ctrlr));
+	nss = json_array();
+	while ((ns = axon_nvme_ctrlr_get_next_active_ns(ctrlr, ns)) != NULL) {
+		json_array_append_new(nss, ns_json(ns));
+	}
+	json_object_set_new(root, "namespaces", nss);
+	if (axon_nvme_ctrlr_is_discovery(ctrlr)) {
+		rc = axon_nvme_ctrlr_read_discovery_log_sync(ctrlr, &log);
+		if (rc != 0) {
+			fprintf(stderr, "identify: reading the discovery log failed: %s\n",
+				strerror(-rc));
+		} else {
+			json_object_set_new(root, "discovery_log", disc_json(log));
+			free(log);
+		}
+	}
+	if (o->json) {
+		json_dumpf(root, stdout, JSON_INDENT(2));
+		printf("\n");
+	} else {
+		print_text(root);
+	}
+	json_decref(root);
+	axon_nvme_ctrlr_detach(ctrlr);
+	return rc != 0 ? 1 : 0;
+}
+
+enum { OPT_HOSTNQN = 0x100 };
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"trid", required_argument, NULL, 'r'}, {"json", no_argument, NULL, 'j'},
+		{"hdgst", no_argument, NULL, 'H'},      {"ddgst", no_argument, NULL, 'D'},
+		{"logflag", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+		{"hostnqn", required_argument, NULL, OPT_HOSTNQN}, {NULL, 0, NULL, 0},
+	};
+	struct identify_opts o = {.have_trid = false};
+	char err[256];
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "r:jHDL:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'r':
+			if (axon_nvme_trid_parse(&o.trid, optarg, err, sizeof(err)) != 0) {
+				fprintf(stderr, "identify: -r '%s': %s\n", optarg, err);
+				return 2;
+			}
+			o.have_trid = true;
+			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 'H':
+			o.hdgst = true;
+			break;
+		case 'D':
+			o.ddgst = true;
+			break;
+		case 'L':
+			if (axon_log_set_flag(optarg) != 0) {
+				fprintf(stderr, "identify: -L %s: unknown log flag\n", optarg);
+				return 2;
+			}
+			axon_log_set_print_level(AXON_LOG_DEBUG);
+			break;
+		case OPT_HOSTNQN:
+			o.hostnqn = optarg;
+			break;
+		case 'h':
+			usage(argv[0]);
+			return 0;
+		default:
+			usage(argv[0]);
+			return 2;
+		}
+	}
+	if (!o.have_trid || optind < argc) {
+		fprintf(stderr, "identify: %s\n",
+			!o.have_trid ? "-r TRID is required" : "unexpected argument");
+		usage(argv[0]);
+		return 2;
+	}
+	return identify(&o);
+}
