@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "axon/event.h"
 #include "axon/log.h"
 #include "axon/nvme.h"
 #include "axon/util.h"
@@ -25,20 +26,6 @@ struct identify_opts {
 	bool ddgst;
 	const char *hostnqn;
 };
-
-static void usage(const char *prog)
-{
-	printf("Usage: %s -r TRID [options]\n\n", prog);
-	printf(" -r, --trid TRID      controller, e.g. 'trtype:TCP traddr:127.0.0.1 trsvcid:4420 "
-	       "subnqn:nqn...'\n");
-	printf("                      (no subnqn: the discovery controller and its log)\n");
-	printf(" -j, --json           print JSON\n");
-	printf(" -H, --hdgst          NVMe/TCP header digest\n");
-	printf(" -D, --ddgst          NVMe/TCP data digest\n");
-	printf("     --hostnqn NQN    host NQN (default: /etc/nvme/hostnqn)\n");
-	printf(" -L, --logflag FLAG   enable debug messages of a component\n");
-	printf(" -h, --help           this help\n");
-}
 
 /* A fixed-width, space-padded identify string as a C string. */
 static void field_str(char *dst, size_t dstlen, const char *src, size_t srclen)
@@ -249,61 +236,125 @@ static int identify(const struct identify_opts *o)
 	return rc != 0 ? 1 : 0;
 }
 
-enum { OPT_HOSTNQN = 0x100 };
+enum { OPT_HOSTNQN = AXON_APP_OPT_BASE };
+
+static struct identify_opts g_opts;
+static int g_exit_status;
+
+static int identify_parse_arg(int ch, const char *arg)
+{
+	switch (ch) {
+	case 'j':
+		g_opts.json = true;
+		return 0;
+	case 'H':
+		g_opts.hdgst = true;
+		return 0;
+	case 'D':
+		g_opts.ddgst = true;
+		return 0;
+	case OPT_HOSTNQN:
+		g_opts.hostnqn = arg;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static void identify_usage(void)
+{
+	printf(" -r, --trid TRID      controller, e.g. 'trtype:TCP traddr:127.0.0.1 trsvcid:4420 "
+	       "subnqn:nqn...'\n");
+	printf("                      or 'trtype:PCIe traddr:0000:00:04.0'\n");
+	printf("                      (no subnqn: the discovery controller and its log)\n");
+	printf(" -j, --json           print JSON\n");
+	printf(" -H, --hdgst          NVMe/TCP header digest\n");
+	printf(" -D, --ddgst          NVMe/TCP data digest\n");
+	printf("     --hostnqn NQN    host NQN (default: /etc/nvme/hostnqn)\n");
+}
+
+/*
+ * -r is the common RPC-socket option elsewhere, but every NVMe tool users know
+ * takes the TRID as -r: take -r/--trid out of argv before the common parser.
+ * Returns the new argc, or -EINVAL after printing why.
+ */
+static int take_trid_option(int argc, char **argv, char **rest)
+{
+	char err[256];
+	int n = 0;
+
+	rest[n++] = argv[0];
+	for (int i = 1; i < argc; i++) {
+		const char *value = NULL;
+
+		if (strcmp(argv[i], "-r") == 0 || strcmp(argv[i], "--trid") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "identify: %s needs a TRID\n", argv[i]);
+				return -EINVAL;
+			}
+			value = argv[++i];
+		} else if (strncmp(argv[i], "-r", 2) == 0) {
+			value = argv[i] + 2;
+		} else if (strncmp(argv[i], "--trid=", 7) == 0) {
+			value = argv[i] + 7;
+		} else {
+			rest[n++] = argv[i];
+			continue;
+		}
+		if (axon_nvme_trid_parse(&g_opts.trid, value, err, sizeof(err)) != 0) {
+			fprintf(stderr, "identify: -r '%s': %s\n", value, err);
+			return -EINVAL;
+		}
+		g_opts.have_trid = true;
+	}
+	rest[n] = NULL;
+	return n;
+}
+
+/* On the app thread: the connect is synchronous, which a one-shot tool can afford. */
+static void identify_start(void *ctx)
+{
+	g_exit_status = identify(&g_opts);
+	axon_app_stop(g_exit_status);
+}
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"trid", required_argument, NULL, 'r'}, {"json", no_argument, NULL, 'j'},
-		{"hdgst", no_argument, NULL, 'H'},      {"ddgst", no_argument, NULL, 'D'},
-		{"logflag", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
-		{"hostnqn", required_argument, NULL, OPT_HOSTNQN}, {NULL, 0, NULL, 0},
+		{"json", no_argument, NULL, 'j'},
+		{"hdgst", no_argument, NULL, 'H'},
+		{"ddgst", no_argument, NULL, 'D'},
+		{"hostnqn", required_argument, NULL, OPT_HOSTNQN},
+		{NULL, 0, NULL, 0},
 	};
-	struct identify_opts o = {.have_trid = false};
-	char err[256];
-	int ch;
+	struct axon_app_opts opts;
+	char **rest;
+	int n, rc;
 
-	while ((ch = getopt_long(argc, argv, "r:jHDL:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'r':
-			if (axon_nvme_trid_parse(&o.trid, optarg, err, sizeof(err)) != 0) {
-				fprintf(stderr, "identify: -r '%s': %s\n", optarg, err);
-				return 2;
-			}
-			o.have_trid = true;
-			break;
-		case 'j':
-			o.json = true;
-			break;
-		case 'H':
-			o.hdgst = true;
-			break;
-		case 'D':
-			o.ddgst = true;
-			break;
-		case 'L':
-			if (axon_log_set_flag(optarg) != 0) {
-				fprintf(stderr, "identify: -L %s: unknown log flag\n", optarg);
-				return 2;
-			}
-			axon_log_set_print_level(AXON_LOG_DEBUG);
-			break;
-		case OPT_HOSTNQN:
-			o.hostnqn = optarg;
-			break;
-		case 'h':
-			usage(argv[0]);
-			return 0;
-		default:
-			usage(argv[0]);
-			return 2;
-		}
+	rest = calloc((size_t)argc + 1, sizeof(*rest));
+	if (rest == NULL) {
+		return 1;
 	}
-	if (!o.have_trid || optind < argc) {
-		fprintf(stderr, "identify: %s\n",
-			!o.have_trid ? "-r TRID is required" : "unexpected argument");
-		usage(argv[0]);
+	axon_app_opts_init(&opts, "identify");
+	opts.rpc_addr = NULL; /* a one-shot tool serves no RPCs */
+	n = take_trid_option(argc, argv, rest);
+	if (n < 0) {
+		free(rest);
 		return 2;
 	}
-	return identify(&o);
+	rc = axon_app_parse_args(n, rest, &opts, "jHD", longopts, identify_parse_arg,
+				 identify_usage);
+	if (rc != 0) {
+		free(rest);
+		return rc > 0 ? 0 : 2;
+	}
+	if (!g_opts.have_trid) {
+		fprintf(stderr, "identify: -r TRID is required (see -h)\n");
+		free(rest);
+		return 2;
+	}
+	rc = axon_app_start(&opts, identify_start, NULL);
+	axon_app_fini();
+	free(rest);
+	return rc < 0 ? 1 : rc;
 }

@@ -38,6 +38,12 @@ static int poll_group_poll(void *arg)
 	if (!TAILQ_EMPTY(&group->completed)) {
 		count++;
 	}
+	/* With no transport there is nothing to poll, and an active poller
+	 * without a wake fd would keep the reactor from ever sleeping: pause
+	 * until a transport joins (nvmf_poll_group_add_transport resumes). */
+	if (TAILQ_EMPTY(&group->tgroups) && TAILQ_EMPTY(&group->completed)) {
+		axon_poller_pause(group->poller);
+	}
 	return count > 0 ? AXON_POLLER_BUSY : AXON_POLLER_IDLE;
 }
 
@@ -65,6 +71,7 @@ int nvmf_poll_group_add_transport(struct axon_nvmf_poll_group *group,
 	tgroup->buf_cache_count = 0;
 	tgroup->buf_cache_size = transport->opts.buf_cache_size;
 	TAILQ_INSERT_TAIL(&group->tgroups, tgroup, link);
+	axon_poller_resume(group->poller);
 	return 0;
 }
 

@@ -55,7 +55,20 @@ setup "bind the module tree" $bb mkdir -p "/lib/modules/$kver"
 setup "bind the module tree" $bb mount --bind "$AXON_VM_MODULES" "/lib/modules/$kver"
 setup "mount /dev/pts" mount_fs devpts /dev/pts gid=5,mode=620,ptmxmode=666
 setup "mount /dev/shm" mount_fs tmpfs /dev/shm mode=1777,nosuid,nodev
-setup "mount /tmp" mount_fs tmpfs /tmp mode=1777,nosuid,nodev
+# The repository share may sit under the host's /tmp (a CI clone does), which
+# the guest's own tmpfs /tmp would hide: move it aside and back on top.
+case "$AXON_VM_REPO" in
+/tmp/*)
+	setup "keep the repository over /tmp" $bb mkdir -p /run/axon-vm-repo
+	setup "keep the repository over /tmp" $bb mount --move "$AXON_VM_REPO" /run/axon-vm-repo
+	setup "mount /tmp" mount_fs tmpfs /tmp mode=1777,nosuid,nodev
+	setup "keep the repository over /tmp" $bb mkdir -p "$AXON_VM_REPO"
+	setup "keep the repository over /tmp" $bb mount --move /run/axon-vm-repo "$AXON_VM_REPO"
+	;;
+*)
+	setup "mount /tmp" mount_fs tmpfs /tmp mode=1777,nosuid,nodev
+	;;
+esac
 setup "mount /dev/hugepages" mount_fs hugetlbfs /dev/hugepages mode=1770
 $bb mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 [ -e /dev/fd ] || $bb ln -s /proc/self/fd /dev/fd
