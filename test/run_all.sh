@@ -41,6 +41,16 @@ run_part() { # name, command...
 	fi
 }
 
+# The release build (what scripts/start.sh makes: -O2, no sanitizers) must be
+# as warning-free as the debug build the tests run on; -O2 finds other warnings.
+release_build() {
+	local v=(BUILD_DIR="$ROOT/build/release-check" CONFIG_DEBUG=n CONFIG_ASAN=n
+		CONFIG_UBSAN=n CONFIG_FUZZ=n)
+	make -s -j"$(nproc)" -C lib "${v[@]}" all && make -s -j"$(nproc)" -C drivers "${v[@]}" all &&
+		make -s -j"$(nproc)" -C app "${v[@]}" all
+}
+run_part "release build (-O2, -Werror)" release_build
+
 # Unit tests: every executable the unit Makefiles produced.
 if [ -d build/unit ]; then
 	while IFS= read -r ut; do

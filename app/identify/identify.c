@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "axon/env.h"
 #include "axon/event.h"
 #include "axon/log.h"
 #include "axon/nvme.h"
@@ -239,7 +240,6 @@ static int identify(const struct identify_opts *o)
 enum { OPT_HOSTNQN = AXON_APP_OPT_BASE };
 
 static struct identify_opts g_opts;
-static int g_exit_status;
 
 static int identify_parse_arg(int ch, const char *arg)
 {
@@ -274,8 +274,9 @@ static void identify_usage(void)
 }
 
 /*
- * -r is the common RPC-socket option elsewhere, but every NVMe tool users know
- * takes the TRID as -r: take -r/--trid out of argv before the common parser.
+ * -r is the common RPC-socket option and --json the common config-file option
+ * elsewhere, but NVMe tools take the TRID as -r and identify promises --json
+ * output: take both out of argv before the common parser sees them.
  * Returns the new argc, or -EINVAL after printing why.
  */
 static int take_trid_option(int argc, char **argv, char **rest)
@@ -287,6 +288,10 @@ static int take_trid_option(int argc, char **argv, char **rest)
 	for (int i = 1; i < argc; i++) {
 		const char *value = NULL;
 
+		if (strcmp(argv[i], "--json") == 0) {
+			g_opts.json = true;
+			continue;
+		}
 		if (strcmp(argv[i], "-r") == 0 || strcmp(argv[i], "--trid") == 0) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "identify: %s needs a TRID\n", argv[i]);
@@ -311,17 +316,36 @@ static int take_trid_option(int argc, char **argv, char **rest)
 	return n;
 }
 
-/* On the app thread: the connect is synchronous, which a one-shot tool can afford. */
-static void identify_start(void *ctx)
+/*
+ * identify is one synchronous connect-print-detach: it needs the DMA memory
+ * (PCIe) but no reactor, so it brings up only the environment, from the same
+ * common options every Axon program takes.
+ */
+static int identify_with_env(const struct axon_app_opts *app)
 {
-	g_exit_status = identify(&g_opts);
-	axon_app_stop(g_exit_status);
+	struct axon_env_opts env;
+	int rc;
+
+	axon_env_opts_init(&env);
+	env.name = app->name;
+	env.core_mask = app->reactor_mask;
+	env.main_core = app->main_core;
+	env.mem_size_mb = app->mem_size_mb;
+	env.no_huge = app->no_huge;
+	env.file_prefix = app->file_prefix;
+	rc = axon_env_init(&env);
+	if (rc != 0) {
+		fprintf(stderr, "identify: cannot initialise the environment: %s\n", strerror(-rc));
+		return 1;
+	}
+	rc = identify(&g_opts);
+	axon_env_fini();
+	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"json", no_argument, NULL, 'j'},
 		{"hdgst", no_argument, NULL, 'H'},
 		{"ddgst", no_argument, NULL, 'D'},
 		{"hostnqn", required_argument, NULL, OPT_HOSTNQN},
@@ -353,8 +377,11 @@ int main(int argc, char **argv)
 		free(rest);
 		return 2;
 	}
-	rc = axon_app_start(&opts, identify_start, NULL);
-	axon_app_fini();
+	for (int i = 0; opts.log_flags[i] != NULL; i++) {
+		axon_log_set_flag(opts.log_flags[i]);
+	}
+	axon_log_set_print_level(opts.print_level);
+	rc = identify_with_env(&opts);
 	free(rest);
-	return rc < 0 ? 1 : rc;
+	return rc;
 }

@@ -481,7 +481,7 @@ static int ctrlr_alloc_qid_map(struct axon_nvme_ctrlr *ctrlr, uint32_t num_io_qu
 
 static int step_set_num_queues(struct axon_nvme_ctrlr *ctrlr)
 {
-	uint32_t n = AXON_MAX(ctrlr->opts.num_io_queues, 1u), cdw0, nsqa, ncqa;
+	uint32_t n = AXON_MAX(ctrlr->opts.num_io_queues, 1u), cdw0 = 0, nsqa, ncqa;
 	struct axon_nvme_cmd cmd = {.opc = nvme_admin_set_features,
 				    .cdw10 = NVME_FEAT_FID_NUM_QUEUES,
 				    .cdw11 = (n - 1) | ((n - 1) << 16)};

@@ -62,9 +62,11 @@ static void fill_entry(struct axon_nvmf_tgt *tgt, struct nvmf_disc_log_entry *e,
 	e->portid = port_id(tgt, trid);
 	e->cntlid = AXON_NVMF_CNTLID_DYNAMIC;
 	e->asqsz = transport ? (uint16_t)transport->opts.max_aq_depth : 32;
-	strncpy(e->trsvcid, trid->trsvcid, sizeof(e->trsvcid));
-	strncpy(e->traddr, trid->traddr, sizeof(e->traddr));
-	strncpy(e->subnqn, subnqn, sizeof(e->subnqn));
+	/* Fixed-size fields, not C strings: the entry is zeroed, so copy the
+	 * text only (a full-width value carries no terminator). */
+	memcpy(e->trsvcid, trid->trsvcid, strnlen(trid->trsvcid, sizeof(e->trsvcid)));
+	memcpy(e->traddr, trid->traddr, strnlen(trid->traddr, sizeof(e->traddr)));
+	memcpy(e->subnqn, subnqn, strnlen(subnqn, sizeof(e->subnqn)));
 	if (transport != NULL && transport->ops->listener_discover != NULL) {
 		transport->ops->listener_discover(transport, trid, e);
 	}

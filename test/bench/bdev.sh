@@ -18,8 +18,7 @@
 # Usage: test/bench/bdev.sh [-r RUNS] [-t SECONDS] [-d DIR] [--use-build]
 #   DIR holds the 1 GiB test file (default /var/tmp; it must allow O_DIRECT).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
+source "$(dirname "$0")/common.sh"
 RUNS=3
 SECS=5
 DIR=/var/tmp
@@ -44,37 +43,22 @@ if ! command -v fio >/dev/null; then
 	exit 1
 fi
 
-if [ "$USE_BUILD" = 1 ]; then
-	BIN=$ROOT/build/bin
-	echo "build: build/bin (as configured: $(grep -E '^CONFIG_(DEBUG|ASAN|UBSAN)' mk/config.mk | tr '\n' ' '))"
-else
-	BIN=$ROOT/build/release/bin
-	REL=(BUILD_DIR="$ROOT/build/release" CONFIG_DEBUG=n CONFIG_ASAN=n CONFIG_UBSAN=n)
-	echo "build: build/release (-O2, no sanitizers); building..."
+if bench_select_build "$USE_BUILD"; then
 	# Only what bdevperf links: a module elsewhere in lib/ may be mid-work.
 	for d in log util env thread dma jsonrpc rpc event bdev; do
-		make -s -j"$(nproc)" -C "lib/$d" "${REL[@]}" all >/dev/null
+		bench_make "lib/$d"
 	done
 	# The drivers measured here, and a bdevperf linking just them (another
 	# driver in progress must not stop the benchmark).
 	for d in null aio uring; do
-		make -s -j"$(nproc)" -C "drivers/bdev/$d" "${REL[@]}" all >/dev/null
+		bench_make "drivers/bdev/$d"
 	done
-	make -s -C app/bdevperf "${REL[@]}" BDEV_DRIVERS="bdev_null bdev_aio bdev_uring" \
-		-B all >/dev/null
+	bench_make app/bdevperf BDEV_DRIVERS="bdev_null bdev_aio bdev_uring" -B
 fi
 
-TMP=$(mktemp -d)
+bench_tmpdir # median and the clean-up of TMP and BENCH_FILES: common.sh
 FILE=$DIR/axon_bdev_bench_$$.img
-cleanup() {
-	rm -rf "$TMP"
-	rm -f "$FILE"
-}
-trap cleanup EXIT
-
-median() { # numbers on stdin -> the median
-	sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
-}
+BENCH_FILES+=("$FILE")
 
 config() { # file, then "method params-json" pairs -> a bdevperf JSON config
 	local out=$1 sep=""

@@ -12,8 +12,7 @@
 #
 # Usage: test/bench/thread.sh [-r RUNS] [-i IDLE_SECONDS] [-n MESSAGES] [--use-build]
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
+source "$(dirname "$0")/common.sh"
 RUNS=3
 IDLE=10
 MESSAGES=20000000
@@ -33,35 +32,12 @@ if [ "$(nproc)" -lt 2 ]; then
 	exit 1
 fi
 
-if [ "$USE_BUILD" = 1 ]; then
-	BIN=$ROOT/build/bin
-	echo "build: build/bin (as configured: $(grep -E '^CONFIG_(DEBUG|ASAN|UBSAN)' mk/config.mk | tr '\n' ' '))"
-else
-	BIN=$ROOT/build/release/bin
-	REL=(BUILD_DIR="$ROOT/build/release" CONFIG_DEBUG=n CONFIG_ASAN=n CONFIG_UBSAN=n)
-	echo "build: build/release (-O2, no sanitizers); building..."
-	make -s -j"$(nproc)" -C lib "${REL[@]}" all >/dev/null
-	make -s -C app/axond "${REL[@]}" all >/dev/null
-	make -s -C test/bench "${REL[@]}" all >/dev/null
+if bench_select_build "$USE_BUILD"; then
+	bench_make lib
+	bench_make app/axond
+	bench_make test/bench
 fi
-
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]:-}"; do
-		[ -n "$p" ] && kill "$p" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-median() { # numbers on stdin -> the median
-	sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
-}
-
-cpu_ns() { # pid -> CPU time of all its threads so far, in ns (schedstat: ns resolution)
-	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'
-}
+bench_tmpdir # median, cpu_ns and the clean-up of TMP and BENCH_PIDS: common.sh
 
 # ---- messages and pollers ----------------------------------------------------
 : >"$TMP/ring" ; : >"$TMP/msg" ; : >"$TMP/poll" ; : >"$TMP/pollcpu"
@@ -80,7 +56,7 @@ done
 spin_share() {
 	taskset -c 1 sh -c 'while :; do :; done' &
 	local pid=$! a b t0 t1
-	PIDS+=("$pid")
+	BENCH_PIDS+=("$pid")
 	sleep 0.5
 	a=$(cpu_ns "$pid"); t0=$(date +%s.%N)
 	sleep 2
@@ -96,7 +72,7 @@ idle_cpu() { # run-id, extra axond args... -> % of one core over IDLE seconds
 	"$BIN/axond" -m 0x3 --no-huge -s 1024 -r "$sock" --file-prefix "bench_axond_$$_$id" "$@" \
 		>"$TMP/axond_$id.log" 2>&1 &
 	pid=$!
-	PIDS+=("$pid")
+	BENCH_PIDS+=("$pid")
 	for _ in $(seq 300); do
 		[ -S "$sock" ] && python3 scripts/rpc.py -s "$sock" -t 1 spdk_get_version >/dev/null 2>&1 && break
 		sleep 0.1

@@ -66,6 +66,9 @@ def bdevperf_z(tmp_path):
         assert sanitizer_report(text) is None, text
 
 
+LIMIT_IOPS = 5000
+
+
 def read_ops(sock, name):
     stat = rpc_json(sock, 'bdev_get_iostat', '-b', name)
     return stat['bdevs'][0]['num_read_ops'], stat['ticks'], stat['tick_rate']
@@ -86,35 +89,38 @@ def within(value, limit):
 def test_qos_iops_limit_holds(bdevperf_z):
     sock = bdevperf_z
     rpc(sock, 'bdev_null_create', 'Null0', 64, 4096)
-    rpc(sock, 'bdev_set_qos_limit', 'Null0', '--rw-ios-per-sec', 20000)
+    # Limits sit far below what even a loaded ASan build delivers, so the
+    # figure measures QoS and not how busy the machine is.
+    rpc(sock, 'bdev_set_qos_limit', 'Null0', '--rw-ios-per-sec', LIMIT_IOPS)
     info = rpc_json(sock, 'bdev_get_bdevs', '-b', 'Null0')[0]
-    assert info['assigned_rate_limits'] == {'rw_ios_per_sec': 20000, 'rw_mbytes_per_sec': 0,
+    assert info['assigned_rate_limits'] == {'rw_ios_per_sec': LIMIT_IOPS, 'rw_mbytes_per_sec': 0,
                                             'r_mbytes_per_sec': 0, 'w_mbytes_per_sec': 0}
     total, iostat_iops = run_and_measure(sock, 'Null0')
-    print('20000 IOPS limit: bdevperf %.0f IOPS, iostat %.0f IOPS' % (total['iops'], iostat_iops))
-    assert within(total['iops'], 20000), total
+    print('%d IOPS limit: bdevperf %.0f IOPS, iostat %.0f IOPS' % (LIMIT_IOPS, total['iops'],
+                                                                 iostat_iops))
+    assert within(total['iops'], LIMIT_IOPS), total
     # perform_tests' window and the iostat window differ by the RPC round trips.
-    assert iostat_iops <= 20000 * (1 + TOLERANCE), iostat_iops
-    assert iostat_iops >= 20000 * (1 - 2 * TOLERANCE), iostat_iops
+    assert iostat_iops <= LIMIT_IOPS * (1 + TOLERANCE), iostat_iops
+    assert iostat_iops >= LIMIT_IOPS * (1 - 2 * TOLERANCE), iostat_iops
 
 
 def test_qos_bandwidth_limit_holds(bdevperf_z):
     sock = bdevperf_z
     rpc(sock, 'bdev_null_create', 'Null0', 64, 4096)
-    # 40 MiB/s of 4 KiB reads: 10240 IOPS; the read limit is the tighter one.
-    rpc(sock, 'bdev_set_qos_limit', 'Null0', '--rw-mbytes-per-sec', 100,
-        '--r-mbytes-per-sec', 40)
+    # 10 MiB/s of 4 KiB reads: 2560 IOPS; the read limit is the tighter one.
+    rpc(sock, 'bdev_set_qos_limit', 'Null0', '--rw-mbytes-per-sec', 20,
+        '--r-mbytes-per-sec', 10)
     total, _ = run_and_measure(sock, 'Null0')
-    print('40 MiB/s read limit: bdevperf %.2f MiB/s' % total['mibps'])
-    assert within(total['mibps'], 40), total
+    print('10 MiB/s read limit: bdevperf %.2f MiB/s' % total['mibps'])
+    assert within(total['mibps'], 10), total
     # 0 turns a limit off; what is left (100 MiB/s) then applies.
     rpc(sock, 'bdev_set_qos_limit', 'Null0', '--r-mbytes-per-sec', 0)
     info = rpc_json(sock, 'bdev_get_bdevs', '-b', 'Null0')[0]
     assert info['assigned_rate_limits']['r_mbytes_per_sec'] == 0
-    assert info['assigned_rate_limits']['rw_mbytes_per_sec'] == 100
+    assert info['assigned_rate_limits']['rw_mbytes_per_sec'] == 20
     total, _ = run_and_measure(sock, 'Null0')
-    print('100 MiB/s read-write limit: bdevperf %.2f MiB/s' % total['mibps'])
-    assert within(total['mibps'], 100), total
+    print('20 MiB/s read-write limit: bdevperf %.2f MiB/s' % total['mibps'])
+    assert within(total['mibps'], 20), total
 
 
 def test_qos_histogram_iostat_rpcs(axond):

@@ -107,7 +107,14 @@ static void read_driver(const char *root, const char *bdf, char *driver, size_t 
 	}
 	link[n] = '\0';
 	name = strrchr(link, '/');
-	snprintf(driver, len, "%s", name != NULL ? name + 1 : link);
+	name = name != NULL ? name + 1 : link;
+	/* Driver names are short; a longer one is cut, never overflows. */
+	if (len > 0) {
+		size_t copy = strnlen(name, len - 1);
+
+		memcpy(driver, name, copy);
+		driver[copy] = '\0';
+	}
 }
 
 int pcie_enumerate(const char *sysfs_root, pcie_enum_fn fn, void *ctx)
