@@ -142,9 +142,13 @@ vm_wait_for 15 ctrlrs_are "$NQN" 0 ||
 	{ tc qdisc del dev lo root; vm_die "axond kept the controller of a host it no longer hears"; }
 echo "controller gone after $((SECONDS - t0)) s"
 tc qdisc del dev lo root
-# The kernel host notices, reconnects, and its namespace works again.
-vm_wait_for 60 grep -qx live "/sys/class/nvme/$c/state"
-ctrlrs_are "$NQN" 1
+# The kernel host notices (its own keep-alive, or the reset its retransmits
+# meet), reconnects as a new controller, and its namespace works again.
+reconnected() {
+	grep -qx live "/sys/class/nvme/$c/state" && [ "$(cat "/sys/class/nvme/$c/cntlid")" != "$cntlid" ]
+}
+vm_wait_for 60 reconnected || vm_die "the kernel host did not come back ($(cat "/sys/class/nvme/$c/state"))"
+vm_wait_for 10 ctrlrs_are "$NQN" 1
 dd if="$dev" of=/dev/null bs=4k count=16 iflag=direct status=none
 nvme disconnect -n "$NQN" >/dev/null
 vm_wait_gone "$dev"
