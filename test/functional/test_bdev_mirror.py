@@ -115,6 +115,8 @@ class Bdevperf:
             assert self.proc.poll() is None, 'bdevperf exited:\n' + self.output()
             assert time.monotonic() < deadline, 'bdevperf never listened:\n' + self.output()
             time.sleep(0.05)
+        # The socket exists before the subsystems have started.
+        rpc_json(self.sock, 'framework_wait_init')
 
     def output(self):
         self.log.flush()

@@ -53,6 +53,9 @@ def bdevperf_z(tmp_path):
         while not os.path.exists(sock) and time.time() < deadline:
             assert proc.poll() is None, 'bdevperf -z exited early'
             time.sleep(0.1)
+        # The socket exists before the subsystems have started: runtime
+        # methods must wait until initialisation is done.
+        rpc(sock, 'framework_wait_init', timeout=60)
         yield sock
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0

@@ -228,6 +228,9 @@ def test_wait_for_perform_tests_rpc(tmp_path):
         while not os.path.exists(sock) and time.time() < deadline:
             assert proc.poll() is None, 'bdevperf -z exited early'
             time.sleep(0.1)
+        # The socket exists before the subsystems have started.
+        rc, _, err = rpc(sock, 'framework_wait_init')
+        assert rc == 0, err
         for args in (['bdev_malloc_create', '-b', 'Malloc0', 32, 512],
                      ['bdev_error_create', 'Malloc0']):
             rc, out, err = rpc(sock, *args)

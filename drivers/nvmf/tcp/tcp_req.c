@@ -687,9 +687,11 @@ void tcp_reqs_abandon(struct tcp_qpair *tqpair)
 		struct tcp_req *treq = &tqpair->reqs[i];
 
 		if (treq->state == TCP_REQ_STATE_EXECUTING) {
-			/* lib/nvmf guarantees none at qpair_fini. */
-			AXON_ERRLOG("qpair %u: request cid %u still executing at teardown\n",
-				    tqpair->id, treq->cmd.nvme.cid);
+			/* Normal when the connection is lost: lib/nvmf still owns
+			 * it (an outstanding AER, or bdev I/O) and completes it into
+			 * the dead qpair later. None remain by qpair_fini. */
+			AXON_DEBUGLOG(nvmf_tcp, "qpair %u: request cid %u still executing at teardown\n",
+				      tqpair->id, treq->cmd.nvme.cid);
 			continue;
 		}
 		tcp_req_process(treq);

@@ -35,8 +35,8 @@ c=$(connect "$NQN" "$AX_HOST1" "$AX_HOSTID1")
 dev=$(ns_dev "$c" 1)
 blk=${dev#/dev/}
 echo "controller $c namespace 1 $dev"
-test "$(cat "/sys/class/nvme/$c/serial" | xargs)" = "$SN"
-test "$(cat "/sys/class/nvme/$c/model" | xargs)" = "$MN"
+test "$(xargs <"/sys/class/nvme/$c/serial")" = "$SN"
+test "$(xargs <"/sys/class/nvme/$c/model")" = "$MN"
 test "$(cat "/sys/class/nvme/$c/subsysnqn")" = "$NQN"
 test "$(cat "/sys/class/nvme/$c/transport")" = tcp
 nvme id-ctrl "/dev/$c" -o json >/tmp/idctrl.json

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # Guest-side helpers for the NVMe/TCP kernel-host tests
 # (test/vm/tests/test_nvmf_tcp_kernel_host.py): axond running inside the guest,
 # the kernel's nvme-tcp host in front of it. Sourced after test/vm/lib.sh,
@@ -27,7 +27,7 @@ check() { echo "CHECK $* (t+$((SECONDS - AX_T0))s)"; }
 # Prints the command's output; fails (showing the server's message) when the
 # command failed.
 rpc() {
-	local line out= st=1
+	local line out='' st=1
 	[ -n "${AXRPC_PID:-}" ] || vm_die "rpc: no coprocess (call ax_start first)"
 	# --server parses each line as a whole command line: the socket goes in every one.
 	printf '%q ' -s "$AX_SOCK" -t 30 "$@" >&"${AXRPC[1]}"
@@ -87,7 +87,8 @@ ax_stop() {
 		vm_die "axond did not exit within 30s of SIGTERM"
 	fi
 	wait "$AX_PID" || rc=$?
-	echo "axond exited with status $rc $((SECONDS - t0)) s after SIGTERM"
+	echo "axond exited with status $rc $((SECONDS - t0)) s after SIGTERM:"
+	sed -n '/shutting down/,$p' "$AX_LOG" | tail -4
 	AX_PID=
 	if grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer' "$AX_LOG"; then
 		cat "$AX_LOG"
@@ -141,6 +142,7 @@ ax_transport() {
 
 # connect NQN HOSTNQN HOSTID [nvme-cli options...]: the kernel host connects;
 # prints the controller (nvmeN) that came up. Waits until it is live.
+# shellcheck disable=SC2012 # the entries are nvmeN, nothing to quote
 connect() {
 	local nqn=$1 hostnqn=$2 hostid=$3 before after c
 	shift 3
