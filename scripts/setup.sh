@@ -7,7 +7,8 @@
 #                               and block devices
 #
 # Environment:
-#   HUGEMEM      MiB of 2 MiB hugepages to reserve (default 2048; 0 leaves them alone)
+#   HUGEMEM      MiB of 2 MiB hugepages to reserve (default 2048, at most half of RAM;
+#                0 leaves them alone)
 #   PCI_ALLOWED  "BDF BDF ..." to act on only these controllers (default: all)
 #
 # A controller whose namespaces are in use (mounted, swap, held by another
@@ -17,7 +18,12 @@ set -euo pipefail
 
 SYSFS_PCI=${SYSFS_PCI:-/sys/bus/pci}
 NVME_CLASS=0x010802
-HUGEMEM=${HUGEMEM:-2048}
+if [[ -z ${HUGEMEM:-} ]]; then
+	# The default never takes more than half of RAM: hugepages are not
+	# swappable, and a small machine left without memory only crawls.
+	mem_mib=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)
+	HUGEMEM=$((mem_mib / 2 < 2048 ? mem_mib / 2 : 2048))
+fi
 PCI_ALLOWED=${PCI_ALLOWED:-}
 
 die() {

@@ -249,7 +249,7 @@ static void worker_teardown(struct perf_worker *w)
 			wns->qpair = NULL;
 		}
 		for (t = 0; wns->tasks != NULL && t < g_cfg.qd; t++) {
-			free(wns->tasks[t].buf);
+			axon_dma_free(wns->tasks[t].buf);
 		}
 		free(wns->tasks);
 		wns->tasks = NULL;
@@ -317,7 +317,9 @@ static int worker_setup_ns(struct perf_worker *w, int i)
 	}
 	for (t = 0; t < g_cfg.qd; t++) {
 		wns->tasks[t].wns = wns;
-		wns->tasks[t].buf = aligned_alloc(4096, AXON_ALIGN_UP(g_cfg.io_size, 4096u));
+		/* DMA memory: PCIe must translate every buffer to a device address. */
+		wns->tasks[t].buf = axon_dma_malloc(AXON_ALIGN_UP(g_cfg.io_size, 4096u), 4096,
+						    AXON_ENV_SOCKET_ID_ANY);
 		if (wns->tasks[t].buf == NULL) {
 			return -ENOMEM;
 		}

@@ -115,7 +115,7 @@ def test_nvme_pcie_vfio(vm, monkeypatch):
     if "aw-bits" not in extra:
         monkeypatch.setenv("AXON_VM_QEMU_EXTRA", (extra + " " + AW_BITS).strip())
 
-    res = vm.run(SCRIPT, nvme="2:512M", iommu=True, timeout=150)
+    res = vm.run(SCRIPT, nvme="2:512M", iommu=True, timeout=240)
     out = res.output
     assert res.rc == 0, out
     assert "CHECK pattern" in out
